@@ -1,0 +1,28 @@
+#!/usr/bin/env node
+// Bundles src/main.ts into ONE executable CommonJS file with a node shebang:
+// the host runs it directly and signals/waits on that very pid, and nothing
+// in it reads files from the package folder at run time.
+'use strict';
+const esbuild = require('esbuild');
+const { chmodSync } = require('node:fs');
+const path = require('node:path');
+
+const root = path.resolve(__dirname, '..');
+const outfile = path.join(root, 'dist/chainloop-plugin-oci-registry');
+
+esbuild
+  .build({
+    entryPoints: [path.join(root, 'src/main.ts')],
+    outfile,
+    bundle: true,
+    platform: 'node',
+    target: 'node20',
+    format: 'cjs',
+    minify: false,
+    sourcemap: false,
+    legalComments: 'none',
+    logLevel: 'warning',
+    banner: { js: '#!/usr/bin/env node' },
+  })
+  .then(() => chmodSync(outfile, 0o755))
+  .catch(() => process.exit(1));
