@@ -1,12 +1,130 @@
-// TEMPORARY STUB (lead is replacing it): the seam main.ts codes against.
-import type { FanoutServiceServer } from '../gen/api/fanout';
+import type { sendUnaryData, ServerUnaryCall } from '@grpc/grpc-js';
+import type {
+  DescribeResponse,
+  ExecuteRequest,
+  FanoutServiceServer,
+  RegisterResponse_Credentials,
+} from '../gen/api/fanout';
+import { PLUGIN_VERSION } from '../gen/embedded';
+import { ATTACHMENT_SCHEMA_TEXT, REGISTRATION_SCHEMA_TEXT } from '../schema';
+import { callSignal } from './call-signal';
+import { ClientPool } from './client-pool';
+import { scrubSecrets, toPluginStatus, toServiceError } from './errors';
 import type { Logger } from './logger';
+import { OciRegistryPlugin, PLUGIN_DESCRIPTION, PLUGIN_ID } from './oci-registry';
 
 export interface FanoutServer {
   implementation: FanoutServiceServer;
   close(): Promise<void>;
 }
 
-export function createFanoutServer(_options: { logger: Logger }): FanoutServer {
-  throw new Error('not implemented yet');
+export interface FanoutServerOptions {
+  logger: Logger;
+  /** Registry client pool; tests pass one with fast retries. */
+  clients?: ClientPool;
+}
+
+const encoder = new TextEncoder();
+const json = (value: unknown): Uint8Array => encoder.encode(JSON.stringify(value));
+
+/** api.FanoutService backed by the oci-registry plugin. */
+export function createFanoutServer(options: FanoutServerOptions): FanoutServer {
+  const { logger } = options;
+  const clients = options.clients ?? new ClientPool();
+  const plugin = new OciRegistryPlugin(clients, logger);
+  // Built once: Describe must never fail (the host panics on a failed Describe).
+  const description: DescribeResponse = {
+    id: PLUGIN_ID,
+    version: PLUGIN_VERSION,
+    description: PLUGIN_DESCRIPTION,
+    registrationJsonSchema: encoder.encode(REGISTRATION_SCHEMA_TEXT),
+    attachmentJsonSchema: encoder.encode(ATTACHMENT_SCHEMA_TEXT),
+    subscribedMaterials: [],
+  };
+
+  /** Runs a handler, converting whatever it throws into one user-safe status. */
+  function unary<Req, Res>(
+    method: string,
+    secretsOf: (req: Req) => string[],
+    handle: (req: Req, signal: AbortSignal) => Promise<Res> | Res,
+  ) {
+    return (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>): void => {
+      const { signal, dispose } = callSignal(call);
+      Promise.resolve()
+        .then(() => handle(call.request, signal))
+        .then(
+          (res) => callback(null, res),
+          (err: unknown) => {
+            const status = toPluginStatus(err, secretsOf(call.request));
+            const fields = { method, code: status.code, error: status.message };
+            if (status.internal) logger.error('call failed', { ...fields, cause: internalCause(err, secretsOf(call.request)) });
+            else logger.warn('call failed', fields);
+            callback(toServiceError(status));
+          },
+        )
+        .finally(dispose);
+    };
+  }
+
+  const implementation: FanoutServiceServer = {
+    describe: unary('Describe', none, () => description),
+    string: unary('String', none, () => ({ value: `${PLUGIN_ID} fan-out plugin v${PLUGIN_VERSION}` })),
+    isSubscribedTo: unary('IsSubscribedTo', none, () => ({ subscribed: false })),
+    validateRegistration: unary('ValidateRegistration', (r) => secretsInPayload(r.jsonPayload), (req) => {
+      plugin.checkRegistration(req.jsonPayload);
+      return { valid: true, error: '' };
+    }),
+    validateAttachment: unary('ValidateAttachment', none, (req) => {
+      plugin.checkAttachment(req.jsonPayload);
+      return { valid: true, error: '' };
+    }),
+    register: unary('Register', (r) => secretsInPayload(r.payload), async (req, signal) => {
+      const result = await plugin.register(req.payload, signal);
+      const credentials: RegisterResponse_Credentials = { url: '', ...result.credentials };
+      return { configuration: json(result.configuration), credentials };
+    }),
+    attach: unary('Attach', (r) => secretsOfCredentials(r.registrationInfo?.credentials), (req) => ({
+      configuration: json(plugin.attach(req.payload, req.registrationInfo?.configuration)),
+    })),
+    execute: unary('Execute', (r: ExecuteRequest) => secretsOfCredentials(r.registrationInfo?.credentials), async (req, signal) => {
+      await plugin.execute(
+        {
+          registrationConfiguration: req.registrationInfo?.configuration,
+          credentials: req.registrationInfo?.credentials,
+          attachmentConfiguration: req.attachmentInfo?.configuration,
+          envelope: req.envelope,
+        },
+        signal,
+      );
+      return {};
+    }),
+  };
+
+  return { implementation, close: () => clients.close() };
+}
+
+const none = (): string[] => [];
+
+function secretsOfCredentials(c: { username?: string; password?: string } | undefined): string[] {
+  if (!c?.password) return [];
+  return [c.password, `${c.username ?? ''}:${c.password}`];
+}
+
+/** The password inside a registration payload, if it parses, so no message can echo it. */
+function secretsInPayload(payload: Uint8Array): string[] {
+  try {
+    const v = JSON.parse(Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength).toString('utf8')) as unknown;
+    if (v && typeof v === 'object' && !Array.isArray(v)) {
+      const { username, password } = v as Record<string, unknown>;
+      if (typeof password === 'string') return secretsOfCredentials({ username: String(username ?? ''), password });
+    }
+  } catch {
+    // Not JSON: nothing in it is a recognisable secret.
+  }
+  return [];
+}
+
+/** What an unexpected error was, for the logs only, still scrubbed of secrets. */
+function internalCause(err: unknown, secrets: string[]): string {
+  return scrubSecrets(err instanceof Error ? `${err.name}: ${err.message}` : String(err), secrets);
 }

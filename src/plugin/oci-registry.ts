@@ -1,0 +1,140 @@
+import { childRepository, parseRepository, type Repository } from '../oci';
+import { parseJsonObject, SchemaValidationError, validateAttachment, validateRegistration } from '../schema';
+import { buildAttestationArtifact } from './artifact';
+import type { ClientPool } from './client-pool';
+import { PluginInputError } from './errors';
+import type { Logger } from './logger';
+
+export const PLUGIN_ID = 'oci-registry';
+export const PLUGIN_DESCRIPTION = 'Send attestations to a compatible OCI registry';
+export const DEFAULT_PREFIX = 'chainloop';
+/** Register proves push access by opening (and cancelling) an upload here. */
+export const PUSH_CHECK_REPOSITORY = 'chainloop-test';
+const TAG = 'latest';
+
+export interface RegistrationResult {
+  configuration: { repository: string };
+  credentials: { username: string; password: string };
+}
+
+export interface PushResult {
+  reference: string;
+  digest: string;
+  size: number;
+}
+
+/** What Execute receives, already unwrapped from the protobuf messages. */
+export interface ExecuteInput {
+  registrationConfiguration?: Uint8Array;
+  credentials?: { username: string; password: string };
+  attachmentConfiguration?: Uint8Array;
+  envelope?: Uint8Array;
+}
+
+/**
+ * The oci-registry fan-out plugin: registration proves the credentials can
+ * push; each execution pushes one attestation as an OCI artifact at
+ * `<repository>/<prefix>-<sha256 of the envelope>:latest`.
+ */
+export class OciRegistryPlugin {
+  constructor(
+    private readonly clients: ClientPool,
+    private readonly logger: Logger,
+  ) {}
+
+  /** Schema and repository syntax, without touching the network. */
+  checkRegistration(payload: Uint8Array): { repository: Repository; username: string; password: string } {
+    const input = validateRegistration(payload);
+    return { repository: parseRepository(input.repository), username: input.username, password: input.password };
+  }
+
+  /** Schema and prefix syntax; the prefix must form valid repository names below `repository`. */
+  checkAttachment(payload: Uint8Array, repository?: Repository): { prefix: string } {
+    const input = validateAttachment(payload);
+    const prefix = input.prefix ?? DEFAULT_PREFIX;
+    artifactRepository(repository ?? parseRepository('localhost/chainloop'), prefix, '0'.repeat(64));
+    return { prefix };
+  }
+
+  async register(payload: Uint8Array, signal?: AbortSignal): Promise<RegistrationResult> {
+    const { repository, username, password } = this.checkRegistration(payload);
+    const client = this.clients.get(repository.registry, { username, password });
+    await client.checkPushPermission(childRepository(repository, PUSH_CHECK_REPOSITORY), { signal });
+    this.logger.info('registration verified: the credentials can push', { repository: repository.toString() });
+    return { configuration: { repository: repository.toString() }, credentials: { username, password } };
+  }
+
+  attach(payload: Uint8Array, registrationConfiguration?: Uint8Array): { prefix: string } {
+    const repository = registrationConfiguration?.byteLength
+      ? readRegistrationConfiguration(registrationConfiguration)
+      : undefined;
+    return this.checkAttachment(payload, repository);
+  }
+
+  async execute(input: ExecuteInput, signal?: AbortSignal): Promise<PushResult> {
+    if (!input.envelope?.byteLength) throw new PluginInputError('the request has no attestation envelope');
+    if (!input.registrationConfiguration?.byteLength) {
+      throw new PluginInputError('the request has no registration configuration');
+    }
+    const { username, password } = input.credentials ?? {};
+    if (!username || !password) throw new PluginInputError('the request has no registry credentials');
+    const repository = readRegistrationConfiguration(input.registrationConfiguration);
+    const prefix = input.attachmentConfiguration?.byteLength
+      ? readAttachmentConfiguration(input.attachmentConfiguration)
+      : DEFAULT_PREFIX;
+
+    const started = performance.now();
+    const artifact = buildAttestationArtifact(input.envelope);
+    const target = artifactRepository(repository, prefix, artifact.envelopeHex);
+    const client = this.clients.get(repository.registry, { username, password });
+    await Promise.all([
+      client.pushBlob(target, artifact.config.bytes, { signal, digest: artifact.config.descriptor.digest }),
+      client.pushBlob(target, artifact.layer.bytes, { signal, digest: artifact.layer.descriptor.digest }),
+    ]);
+    const digest = await client.pushManifest(target, TAG, artifact.manifest.bytes, artifact.manifest.mediaType, { signal });
+    const result = { reference: `${target.toString()}:${TAG}`, digest, size: artifact.layer.descriptor.size };
+    this.logger.info('attestation pushed', { ...result, ms: Math.round(performance.now() - started) });
+    return result;
+  }
+}
+
+/** `<repository>/<prefix>-<hex>`, or a clear error when the prefix can't form a valid name. */
+function artifactRepository(repository: Repository, prefix: string, hex: string): Repository {
+  try {
+    return childRepository(repository, `${prefix}-${hex}`);
+  } catch (err) {
+    throw new PluginInputError(
+      `the prefix '${prefix}' does not form a valid OCI repository name below ${repository.toString()}: ` +
+        'use lower-case letters, digits and single separators (. _ - /)' +
+        (err instanceof Error ? ` (${err.message})` : ''),
+    );
+  }
+}
+
+/** The configuration Register stored: `{"repository": "..."}` and nothing else we need. */
+function readRegistrationConfiguration(bytes: Uint8Array): Repository {
+  const config = readConfiguration(bytes, 'registration');
+  if (typeof config.repository !== 'string' || config.repository === '') {
+    throw new PluginInputError("the registration configuration has no 'repository': register the integration again");
+  }
+  return parseRepository(config.repository);
+}
+
+/** The configuration Attach stored: `{"prefix": "..."}`; an absent prefix means the default. */
+function readAttachmentConfiguration(bytes: Uint8Array): string {
+  const config = readConfiguration(bytes, 'attachment');
+  if (config.prefix === undefined) return DEFAULT_PREFIX;
+  if (typeof config.prefix !== 'string' || config.prefix === '') {
+    throw new PluginInputError("the attachment configuration has an invalid 'prefix': attach the integration again");
+  }
+  return config.prefix;
+}
+
+function readConfiguration(bytes: Uint8Array, what: string): Record<string, unknown> {
+  try {
+    return parseJsonObject(bytes);
+  } catch (err) {
+    const why = err instanceof SchemaValidationError ? err.message.replace(/^the payload/, 'it') : 'it is unreadable';
+    throw new PluginInputError(`the ${what} configuration is not one this plugin wrote: ${why}`);
+  }
+}
