@@ -1,22 +1,28 @@
 import type { ServerUnaryCall } from '@grpc/grpc-js';
 
+const MAX_TIMER_MS = 2 ** 31 - 1;
+const DEADLINE_SLACK_MS = 5;
+
 /**
  * An AbortSignal that fires when the caller cancels or the call's deadline
  * passes, so registry work stops (and its sockets close) with the call. The
  * deadline aborts with a TimeoutError, as AbortSignal.timeout() does, which is
  * how the registry client tells a deadline from a cancellation.
  */
-const MAX_TIMER_MS = 2 ** 31 - 1;
-
 export function callSignal(call: ServerUnaryCall<unknown, unknown>): { signal: AbortSignal; dispose: () => void } {
   const controller = new AbortController();
-  const onCancel = () => controller.abort(new DOMException('the call was cancelled by the host', 'AbortError'));
-  call.on('cancelled', onCancel);
-  let timer: NodeJS.Timeout | undefined;
   const deadline = call.getDeadline();
   const at = deadline instanceof Date ? deadline.getTime() : deadline;
+  const abortAtDeadline = () => controller.abort(new DOMException('the call deadline passed', 'TimeoutError'));
+  // grpc-js enforces deadlines itself and reports them as a cancellation,
+  // usually a moment before our own timer: tell the two apart by the clock.
+  const onCancel = () =>
+    Date.now() >= at - DEADLINE_SLACK_MS
+      ? abortAtDeadline()
+      : controller.abort(new DOMException('the call was cancelled by the host', 'AbortError'));
+  call.on('cancelled', onCancel);
+  let timer: NodeJS.Timeout | undefined;
   if (Number.isFinite(at)) {
-    const abortAtDeadline = () => controller.abort(new DOMException('the call deadline passed', 'TimeoutError'));
     const ms = at - Date.now();
     if (ms <= 0) abortAtDeadline();
     // setTimeout fires at once past 2^31-1 ms; a deadline that far out is no deadline.

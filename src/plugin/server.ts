@@ -6,6 +6,7 @@ import type {
   RegisterResponse_Credentials,
 } from '../gen/api/fanout';
 import { PLUGIN_VERSION } from '../gen/embedded';
+import { closeSharedDispatcher } from '../oci';
 import { ATTACHMENT_SCHEMA_TEXT, REGISTRATION_SCHEMA_TEXT } from '../schema';
 import { callSignal } from './call-signal';
 import { ClientPool } from './client-pool';
@@ -100,7 +101,14 @@ export function createFanoutServer(options: FanoutServerOptions): FanoutServer {
     }),
   };
 
-  return { implementation, close: () => clients.close() };
+  return {
+    implementation,
+    // Connections are shared by every client of the process: close them last.
+    close: async () => {
+      await clients.close();
+      await closeSharedDispatcher();
+    },
+  };
 }
 
 const none = (): string[] => [];

@@ -1,0 +1,95 @@
+/**
+ * RegistryClient: the public entry point. One instance per (registry,
+ * credentials) keeps auth state warm so repeated pushes stay within a small
+ * request budget.
+ */
+import { Authorizer } from './auth/authorizer';
+import { blobExists, getBlob, pushBlob } from './blob';
+import { InvalidReferenceError } from './errors';
+import { isSha256Digest, sha256Digest } from './digest';
+import { HttpTransport } from './http';
+import { getManifest, pushManifest, type FetchedManifest } from './manifest';
+import { defaultClientOptions, type ClientOptions, type ResolvedClientOptions } from './options';
+import type { Repository } from './reference';
+import { discard } from './response';
+import { withRetry } from './retry';
+import { retryContext, startUpload, type Session } from './session';
+
+export interface CallOptions {
+  signal?: AbortSignal;
+}
+
+export class RegistryClient {
+  private readonly opts: ResolvedClientOptions;
+  private readonly session: Session;
+
+  constructor(options?: ClientOptions) {
+    this.opts = defaultClientOptions(options);
+    const transport = new HttpTransport(this.opts.dispatcher, this.opts.userAgent, this.opts.logger);
+    this.session = { transport, auth: new Authorizer(transport, this.opts), opts: this.opts };
+  }
+
+  /** Count of HTTP requests sent (for tests/benchmarks). */
+  get requestCount(): number {
+    return this.session.transport.requestCount;
+  }
+
+  /**
+   * Like go-containerregistry's CheckPushPermission: opens an upload session
+   * with push scope, then deletes it. Throws AuthenticationError,
+   * PermissionError, RegistryUnreachableError or RegistryError.
+   */
+  async checkPushPermission(repo: Repository, opts: CallOptions = {}): Promise<void> {
+    const s = this.session;
+    await withRetry(
+      async () => {
+        const location = await startUpload(s, repo, opts.signal);
+        // Cleanup only: registries may answer 204, 404 or 405 and all are fine.
+        const res = await s.auth
+          .send(repo, 'pull,push', { method: 'DELETE', url: location, ...(opts.signal ? { signal: opts.signal } : {}) })
+          .catch((err: unknown) => {
+            this.opts.logger('debug', 'could not cancel probe upload session', { error: String((err as Error)?.message ?? err) });
+            return undefined;
+          });
+        if (res) await discard(res);
+      },
+      this.opts.retry,
+      retryContext(s, 'push permission check', opts.signal),
+    );
+  }
+
+  /** POST + PUT ?digest=; returns "sha256:<hex>". Idempotent. */
+  async pushBlob(repo: Repository, data: Uint8Array, opts: CallOptions & { digest?: string } = {}): Promise<string> {
+    if (opts.digest !== undefined && !isSha256Digest(opts.digest)) {
+      throw new InvalidReferenceError(opts.digest, 'expected sha256:<64 hex>', 'digest');
+    }
+    const digest = opts.digest ?? sha256Digest(data);
+    return pushBlob(this.session, repo, data, digest, opts.signal);
+  }
+
+  /** PUT manifests/<tag>; verifies Docker-Content-Digest when present. Returns the digest. */
+  pushManifest(repo: Repository, tag: string, manifest: Uint8Array, mediaType: string, opts: CallOptions = {}): Promise<string> {
+    return pushManifest(this.session, repo, tag, manifest, mediaType, opts.signal);
+  }
+
+  getManifest(repo: Repository, reference: string, opts: CallOptions = {}): Promise<FetchedManifest> {
+    return getManifest(this.session, repo, reference, opts.signal);
+  }
+
+  getBlob(repo: Repository, digest: string, opts: CallOptions = {}): Promise<Uint8Array> {
+    return getBlob(this.session, repo, digest, opts.signal);
+  }
+
+  /** True when the registry holds the blob in this repository. */
+  blobExists(repo: Repository, digest: string, opts: CallOptions = {}): Promise<boolean> {
+    return blobExists(this.session, repo, digest, opts.signal);
+  }
+
+  /**
+   * Releases resources. The default dispatcher is shared process-wide and a
+   * caller-supplied one belongs to the caller, so neither is closed here.
+   */
+  async close(): Promise<void> {
+    // Nothing owned: see above.
+  }
+}

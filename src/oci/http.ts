@@ -1,0 +1,117 @@
+/**
+ * Thin transport over undici: counts requests, maps network failures to
+ * typed errors, and logs only redacted URLs. Redirects are never followed
+ * here (undici does not by default); callers decide hop by hop.
+ */
+import { EnvHttpProxyAgent, request, type Dispatcher } from 'undici';
+import { AbortedError, RegistryUnreachableError, abortedFromSignal } from './errors';
+import { DEFAULT_AGENT_OPTIONS, type Logger } from './options';
+import { redactUrl } from './redact';
+
+export interface HttpRequest {
+  method: string;
+  url: URL;
+  headers?: Record<string, string>;
+  /** Sent as-is (no copy). */
+  body?: Uint8Array | string;
+  signal?: AbortSignal;
+}
+
+export interface HttpResponse {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: Dispatcher.ResponseData['body'];
+  url: URL;
+  method: string;
+}
+
+let sharedDispatcher: Dispatcher | undefined;
+
+/** One keep-alive, proxy-aware agent per process unless a caller brings its own. */
+export function getSharedDispatcher(): Dispatcher {
+  sharedDispatcher ??= new EnvHttpProxyAgent({ ...DEFAULT_AGENT_OPTIONS });
+  return sharedDispatcher;
+}
+
+/** For process shutdown; clients never close the shared agent themselves. */
+export async function closeSharedDispatcher(): Promise<void> {
+  const d = sharedDispatcher;
+  sharedDispatcher = undefined;
+  await d?.close();
+}
+
+export class HttpTransport {
+  private sent = 0;
+
+  constructor(
+    private readonly dispatcher: Dispatcher | undefined,
+    private readonly userAgent: string,
+    private readonly logger: Logger,
+  ) {}
+
+  get requestCount(): number {
+    return this.sent;
+  }
+
+  async send(req: HttpRequest): Promise<HttpResponse> {
+    if (req.signal?.aborted) throw abortedFromSignal(req.signal);
+    const headers: Record<string, string> = { 'user-agent': this.userAgent, ...req.headers };
+    if (req.body !== undefined) headers['content-length'] = String(byteLength(req.body));
+    this.sent++;
+    const started = Date.now();
+    try {
+      const res = await request(req.url, {
+        method: req.method as Dispatcher.HttpMethod,
+        headers,
+        body: req.body,
+        signal: req.signal,
+        dispatcher: this.dispatcher ?? getSharedDispatcher(),
+      });
+      this.logger('debug', 'registry request', {
+        method: req.method,
+        url: redactUrl(req.url),
+        status: res.statusCode,
+        ms: Date.now() - started,
+      });
+      return { status: res.statusCode, headers: res.headers, body: res.body, url: req.url, method: req.method };
+    } catch (err) {
+      throw networkError(err, req);
+    }
+  }
+}
+
+/** First value of a response header (undici lower-cases names). */
+export function header(res: HttpResponse, name: string): string | undefined {
+  const v = res.headers[name.toLowerCase()];
+  return Array.isArray(v) ? v[0] : v;
+}
+
+/** All values of a header, for headers that may repeat (WWW-Authenticate). */
+export function headerValues(res: HttpResponse, name: string): string[] {
+  const v = res.headers[name.toLowerCase()];
+  if (v === undefined) return [];
+  return Array.isArray(v) ? v : [v];
+}
+
+function byteLength(body: Uint8Array | string): number {
+  return typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength;
+}
+
+const TLS_REASONS = /CERT|SELF_SIGNED|TLS|SSL|UNABLE_TO_(GET|VERIFY)/;
+
+function networkError(err: unknown, req: HttpRequest): Error {
+  if (err instanceof AbortedError || err instanceof RegistryUnreachableError) return err;
+  if (req.signal?.aborted) return abortedFromSignal(req.signal);
+  const e = err as { code?: unknown; cause?: { code?: unknown }; message?: unknown };
+  const code = typeof e?.code === 'string' ? e.code : typeof e?.cause?.code === 'string' ? e.cause.code : 'UNKNOWN';
+  const causeCode = typeof e?.cause?.code === 'string' ? e.cause.code : undefined;
+  // undici wraps system errors; the system code is the informative one.
+  const reason = code === 'UND_ERR_SOCKET' && causeCode ? causeCode : code;
+  let detail = '';
+  if (/TIMEOUT/.test(reason) || reason === 'ETIMEDOUT') detail = 'timeout';
+  else if (TLS_REASONS.test(reason)) detail = 'TLS certificate verification failed';
+  else if (reason === 'ECONNREFUSED') detail = 'connection refused';
+  else if (reason === 'ENOTFOUND' || reason === 'EAI_AGAIN') detail = 'host name could not be resolved';
+  else if (reason === 'ECONNRESET' || reason === 'EPIPE' || reason === 'UND_ERR_SOCKET') detail = 'connection reset';
+  return new RegistryUnreachableError(req.url.host, reason, detail, { cause: err });
+}

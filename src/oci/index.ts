@@ -1,0 +1,33 @@
+export { parseRepository, childRepository, isValidTag, type Repository } from './reference';
+export {
+  OciError,
+  InvalidReferenceError,
+  RegistryError,
+  RegistryUnreachableError,
+  AuthenticationError,
+  PermissionError,
+  DigestMismatchError,
+  InsecureRequestError,
+  AbortedError,
+  isTemporary,
+  abortedFromSignal,
+  type RegistryErrorDetail,
+} from './errors';
+export { RegistryClient, type CallOptions } from './client';
+export type { FetchedManifest } from './manifest';
+export {
+  defaultClientOptions,
+  DEFAULT_RETRY,
+  FAST_RETRY,
+  DEFAULT_USER_AGENT,
+  type ClientOptions,
+  type Credentials,
+  type Logger,
+  type LogLevel,
+  type ResolvedClientOptions,
+} from './options';
+export type { RetryOptions } from './retry';
+export { sha256Digest, isSha256Digest } from './digest';
+export { MEDIA_TYPES } from './media-types';
+export { redactUrl } from './redact';
+export { closeSharedDispatcher } from './http';

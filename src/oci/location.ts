@@ -1,0 +1,59 @@
+/**
+ * Security checks for URLs the registry hands back to us: upload session
+ * Locations and redirects.
+ */
+import { InsecureRequestError } from './errors';
+import { redactUrl } from './redact';
+
+/**
+ * Resolves an upload Location (often relative, e.g. "/v2/x/blobs/uploads/uuid")
+ * against the request URL. A Location on another origin or a https→http
+ * downgrade is refused: a malicious or compromised registry could otherwise
+ * make us send the blob and our Authorization header elsewhere (oras-go
+ * advisory GHSA-jxpm-75mh-9fp7).
+ */
+export function resolveUploadLocation(requestUrl: URL, location: string): URL {
+  const target = parseRelative(requestUrl, location);
+  if (requestUrl.protocol === 'https:' && target.protocol === 'http:') {
+    throw new InsecureRequestError(`refusing upload location ${redactUrl(target)}: it downgrades https to http`);
+  }
+  if (target.origin !== requestUrl.origin) {
+    throw new InsecureRequestError(
+      `refusing upload location ${redactUrl(target)}: it is on another host than ${requestUrl.host}`,
+    );
+  }
+  return target;
+}
+
+export interface RedirectHop {
+  url: URL;
+  /** True when the hop leaves the origin of the original request. */
+  crossOrigin: boolean;
+}
+
+/**
+ * Next hop of a redirect. Blob downloads are commonly redirected to object
+ * storage (S3, GCS), so other origins are allowed, but the caller must drop
+ * Authorization for them: forwarding it leaks registry credentials to the
+ * storage host (GHSA-vh4v-2xq2-g5cg). Downgrades to http are refused.
+ */
+export function redirectHop(origin: URL, current: URL, location: string): RedirectHop {
+  const target = parseRelative(current, location);
+  if (target.protocol !== 'https:' && target.protocol !== 'http:') {
+    throw new InsecureRequestError(`refusing redirect to ${target.protocol} URL`);
+  }
+  if (current.protocol === 'https:' && target.protocol === 'http:') {
+    throw new InsecureRequestError(`refusing redirect to ${redactUrl(target)}: it downgrades https to http`);
+  }
+  return { url: target, crossOrigin: target.origin !== origin.origin };
+}
+
+function parseRelative(base: URL, location: string): URL {
+  try {
+    return new URL(location, base);
+  } catch {
+    throw new InsecureRequestError(`refusing malformed location from ${base.host}`);
+  }
+}
+
+export const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);

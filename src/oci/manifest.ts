@@ -1,0 +1,69 @@
+/** Manifest push and fetch. */
+import { DigestMismatchError, InvalidReferenceError } from './errors';
+import { header } from './http';
+import { isDigest, isSha256Digest, sha256Digest } from './digest';
+import { MANIFEST_ACCEPT } from './media-types';
+import { isValidTag, type Repository } from './reference';
+import { discard, readLimited } from './response';
+import { withRetry } from './retry';
+import { apiUrl, failure, getFollowing, protocolError, retryContext, type Session } from './session';
+
+export async function pushManifest(
+  s: Session,
+  repo: Repository,
+  tag: string,
+  manifest: Uint8Array,
+  mediaType: string,
+  signal?: AbortSignal,
+): Promise<string> {
+  if (!isValidTag(tag) && !isDigest(tag)) throw new InvalidReferenceError(tag, 'tags are 1-128 characters of [A-Za-z0-9_.-], not starting with "." or "-"', 'tag');
+  const digest = sha256Digest(manifest);
+  // PUT of the same bytes is idempotent, so transient failures are retried.
+  return withRetry(
+    async () => {
+      const res = await s.auth.send(repo, 'pull,push', {
+        method: 'PUT',
+        url: apiUrl(repo, `manifests/${tag}`),
+        // distribution requires Content-Type to be exactly the manifest media type.
+        headers: { 'content-type': mediaType },
+        body: manifest,
+        ...(signal ? { signal } : {}),
+      });
+      if (res.status !== 200 && res.status !== 201 && res.status !== 202) throw await failure(s, res);
+      await discard(res);
+      const reported = header(res, 'docker-content-digest');
+      if (reported && reported !== digest) throw new DigestMismatchError(`manifest ${repo}:${tag}`, digest, reported);
+      return digest;
+    },
+    s.opts.retry,
+    retryContext(s, 'manifest upload', signal),
+  );
+}
+
+export interface FetchedManifest {
+  bytes: Uint8Array;
+  mediaType: string;
+  digest: string;
+}
+
+export async function getManifest(s: Session, repo: Repository, reference: string, signal?: AbortSignal): Promise<FetchedManifest> {
+  if (!isValidTag(reference) && !isDigest(reference)) throw new InvalidReferenceError(reference, 'not a tag or digest', 'reference');
+  return withRetry(
+    async () => {
+      const res = await getFollowing(s, repo, apiUrl(repo, `manifests/${reference}`), { accept: MANIFEST_ACCEPT }, signal);
+      if (res.status !== 200) throw await failure(s, res);
+      const { bytes, truncated } = await readLimited(res, s.opts.manifestSizeLimit);
+      if (truncated) throw protocolError(res, 'MANIFEST_TOO_LARGE', `manifest exceeds ${s.opts.manifestSizeLimit} bytes`);
+      const digest = sha256Digest(bytes);
+      if (isSha256Digest(reference) && reference !== digest) throw new DigestMismatchError(`manifest ${repo}@${reference}`, reference, digest);
+      const reported = header(res, 'docker-content-digest');
+      if (reported && isSha256Digest(reported) && reported !== digest) {
+        throw new DigestMismatchError(`manifest ${repo}:${reference}`, reported, digest);
+      }
+      const mediaType = (header(res, 'content-type') ?? '').split(';')[0]?.trim() ?? '';
+      return { bytes, mediaType, digest };
+    },
+    s.opts.retry,
+    retryContext(s, 'manifest download', signal),
+  );
+}

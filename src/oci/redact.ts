@@ -1,0 +1,44 @@
+/**
+ * URL redaction for errors and logs. Upload locations carry opaque state
+ * (`_state` in distribution, signed storage URLs carry signatures), so only
+ * an allow-list of query parameters survives; userinfo never does.
+ */
+
+const HARMLESS_QUERY = new Set(['digest', 'n', 'last', 'service', 'scope', 'mount', 'from']);
+
+export function redactUrl(input: string | URL): string {
+  let url: URL;
+  try {
+    url = new URL(String(input));
+  } catch {
+    return '<invalid url>';
+  }
+  const kept = new URLSearchParams();
+  let dropped = false;
+  for (const [k, v] of url.searchParams) {
+    if (HARMLESS_QUERY.has(k)) kept.append(k, v);
+    else dropped = true;
+  }
+  const query = kept.toString();
+  const suffix = query ? `?${query}${dropped ? '&…' : ''}` : dropped ? '?…' : '';
+  // Rebuild from parts so username/password and fragments are never included.
+  return `${url.protocol}//${url.host}${url.pathname}${suffix}`;
+}
+
+/** Values redactUrl would drop; error bodies echoing them are scrubbed too. */
+export function droppedQueryValues(url: URL): string[] {
+  return [...url.searchParams].filter(([k]) => !HARMLESS_QUERY.has(k)).map(([, v]) => v);
+}
+
+/**
+ * Replaces any occurrence of a known secret in text that came from a remote
+ * peer (error bodies can echo request data). Short strings are skipped so
+ * that a trivial password cannot blank out unrelated words.
+ */
+export function scrubSecrets(text: string, secrets: Iterable<string>): string {
+  let out = text;
+  for (const s of secrets) {
+    if (s && s.length >= 4 && out.includes(s)) out = out.split(s).join('<redacted>');
+  }
+  return out;
+}

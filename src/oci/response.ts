@@ -1,0 +1,105 @@
+/**
+ * Response body handling. Every response body is either read or dumped so
+ * keep-alive sockets return to the pool; error bodies are read only up to a
+ * bound and parsed for the distribution spec `{"errors":[...]}` shape.
+ */
+import { AuthenticationError, PermissionError, RegistryError, type RegistryErrorDetail } from './errors';
+import { header, type HttpResponse } from './http';
+import { droppedQueryValues, redactUrl, scrubSecrets } from './redact';
+import { parseRetryAfter } from './retry';
+
+/** Reads at most `limit` bytes; the rest is discarded and the stream destroyed. */
+export async function readLimited(res: HttpResponse, limit: number): Promise<{ bytes: Uint8Array; truncated: boolean }> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  let truncated = false;
+  for await (const chunk of res.body) {
+    const buf = chunk as Buffer;
+    if (size + buf.byteLength > limit) {
+      chunks.push(buf.subarray(0, limit - size));
+      size = limit;
+      truncated = true;
+      res.body.destroy();
+      break;
+    }
+    chunks.push(buf);
+    size += buf.byteLength;
+  }
+  return { bytes: Buffer.concat(chunks, size), truncated };
+}
+
+/** Drops the body without buffering it. */
+export async function discard(res: HttpResponse): Promise<void> {
+  try {
+    await res.body.dump({ limit: 64 * 1024 });
+  } catch {
+    // Nothing useful to report: the response has already been judged.
+  }
+}
+
+/** Parses `{"errors":[{code,message,detail}]}`; anything else yields []. */
+export function parseErrorBody(bytes: Uint8Array, secrets: Iterable<string> = []): RegistryErrorDetail[] {
+  if (bytes.byteLength === 0) return [];
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8'));
+  } catch {
+    return [];
+  }
+  const list = (parsed as { errors?: unknown })?.errors;
+  if (!Array.isArray(list)) return [];
+  const secretList = [...secrets];
+  const out: RegistryErrorDetail[] = [];
+  for (const item of list.slice(0, 20)) {
+    if (typeof item !== 'object' || item === null) continue;
+    const { code, message, detail } = item as { code?: unknown; message?: unknown; detail?: unknown };
+    const entry: RegistryErrorDetail = {
+      code: typeof code === 'string' ? code.slice(0, 100) : 'UNKNOWN',
+      message: typeof message === 'string' ? scrubSecrets(message.slice(0, 1000), secretList) : '',
+    };
+    if (detail !== undefined) {
+      // Registries sometimes echo request data in `detail`; scrub before keeping it.
+      const text = scrubSecrets(JSON.stringify(detail) ?? '', secretList);
+      try {
+        entry.detail = JSON.parse(text);
+      } catch {
+        entry.detail = text;
+      }
+    }
+    out.push(entry);
+  }
+  return out;
+}
+
+export interface ErrorContext {
+  limit: number;
+  secrets: Iterable<string>;
+  now: number;
+}
+
+/**
+ * Converts a non-success response into a typed error, consuming its body.
+ * 403 and DENIED map to PermissionError; 401 reaching here means the
+ * credentials (or their absence) were refused.
+ */
+export async function responseError(res: HttpResponse, ctx: ErrorContext): Promise<Error> {
+  const { bytes } = await readLimited(res, ctx.limit).catch(() => ({ bytes: new Uint8Array() }));
+  // Upload-state and signature values of our own URL count as secrets here.
+  const errors = parseErrorBody(bytes, [...ctx.secrets, ...droppedQueryValues(res.url)]);
+  const host = res.url.host;
+  const summary = errors.map((e) => (e.message ? `${e.code}: ${e.message}` : e.code)).join('; ');
+  if (res.status === 403) {
+    return new PermissionError(host, 403, `${res.method} ${redactUrl(res.url)}: 403 Forbidden${summary ? `: ${summary}` : ''}`, errors);
+  }
+  if (res.status === 401) {
+    return new AuthenticationError(host, `${res.method} ${redactUrl(res.url)}: 401 Unauthorized${summary ? `: ${summary}` : ''}`);
+  }
+  const retryAfterMs = parseRetryAfter(header(res, 'retry-after'), ctx.now);
+  return new RegistryError({
+    status: res.status,
+    method: res.method,
+    url: redactUrl(res.url),
+    errors,
+    ...(retryAfterMs !== undefined ? { retryAfterMs } : {}),
+  });
+}

@@ -1,0 +1,40 @@
+import { RegistryError } from '../../../src/oci/errors';
+import { redactUrl, scrubSecrets } from '../../../src/oci/redact';
+import { parseErrorBody } from '../../../src/oci/response';
+
+describe('redactUrl', () => {
+  it('drops userinfo, fragments and non-allow-listed query parameters', () => {
+    const u = 'https://user:hunter2@r.example/v2/x/blobs/uploads/abc?_state=SECRET&digest=sha256:aa&X-Amz-Signature=sig#frag';
+    const out = redactUrl(u);
+    expect(out).toBe('https://r.example/v2/x/blobs/uploads/abc?digest=sha256%3Aaa&…');
+    expect(out).not.toMatch(/hunter2|SECRET|sig|frag|user/);
+  });
+  it('keeps harmless parameters', () => {
+    expect(redactUrl('https://auth/token?service=s&scope=repository:a:pull&n=1&last=x&mount=m&from=f')).toBe(
+      'https://auth/token?service=s&scope=repository%3Aa%3Apull&n=1&last=x&mount=m&from=f',
+    );
+  });
+  it('marks dropped-only queries and survives garbage', () => {
+    expect(redactUrl('https://h/p?token=abc')).toBe('https://h/p?…');
+    expect(redactUrl('not a url')).toBe('<invalid url>');
+  });
+});
+
+describe('secret scrubbing', () => {
+  it('removes known secrets from text', () => {
+    expect(scrubSecrets('bad token tok-123456 for pw', ['tok-123456', 'pw'])).toBe('bad token <redacted> for pw');
+  });
+  it('scrubs registry error bodies that echo secrets', () => {
+    const body = Buffer.from(JSON.stringify({ errors: [{ code: 'DENIED', message: 'token tok-SECRET denied', detail: { auth: 'Bearer tok-SECRET' } }] }));
+    const errors = parseErrorBody(body, ['tok-SECRET']);
+    expect(JSON.stringify(errors)).not.toContain('tok-SECRET');
+    expect(errors[0]!.code).toBe('DENIED');
+    const e = new RegistryError({ status: 403, method: 'GET', url: redactUrl('https://h/v2/x?_state=s3cr3t'), errors });
+    expect(e.message).toBe('GET https://h/v2/x?…: 403 Forbidden: DENIED: token <redacted> denied');
+  });
+  it('parses non-JSON and odd shapes as no errors', () => {
+    expect(parseErrorBody(Buffer.from('<html>'))).toEqual([]);
+    expect(parseErrorBody(Buffer.from('{"errors":"x"}'))).toEqual([]);
+    expect(parseErrorBody(Buffer.from('{"errors":[{"code":1}]}'))).toEqual([{ code: 'UNKNOWN', message: '' }]);
+  });
+});
