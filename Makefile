@@ -57,7 +57,7 @@ test-interop: build
 	bash test/interop/gohost/run.sh
 
 test: system-deps deps check-generated lint check-docs build ## Install what the tests need, then run every suite
-	$(JEST) --ci --runInBand test/unit test/integration
+	$(JEST) --ci --runInBand
 	bash test/interop/gohost/run.sh
 	$(MAKE) bench-smoke
 
@@ -65,10 +65,10 @@ demo: deps build ## Push a sample attestation to a local registry, as Chainloop 
 	bash scripts/demo.sh
 
 bench: build ## Benchmarks: ratios against baselines measured in the same run
-	node bench/run.js
+	node scripts/run-ts.js bench/run.ts
 
 bench-smoke: build
-	node bench/run.js --smoke
+	node scripts/run-ts.js bench/run.ts --smoke
 
 clean: ## Remove build output
 	rm -rf dist coverage .tmp

@@ -6,6 +6,7 @@
 import { EnvHttpProxyAgent, request, type Dispatcher } from 'undici';
 import { AbortedError, RegistryUnreachableError, abortedFromSignal } from './errors';
 import { DEFAULT_AGENT_OPTIONS, type Logger } from './options';
+import { effectiveUrl, isNotTls, needsProbe, remember } from './loopback-scheme';
 import { redactUrl } from './redact';
 
 export interface HttpRequest {
@@ -55,28 +56,45 @@ export class HttpTransport {
 
   async send(req: HttpRequest): Promise<HttpResponse> {
     if (req.signal?.aborted) throw abortedFromSignal(req.signal);
+    if (needsProbe(req.url)) {
+      const tls = new URL(req.url.href);
+      tls.protocol = 'https:';
+      try {
+        const res = await this.dispatch({ ...req, url: tls });
+        remember(req.url.host, 'https');
+        return res;
+      } catch (err) {
+        if (!isNotTls(err)) throw networkError(err, { ...req, url: tls });
+        remember(req.url.host, 'http');
+        this.sent--; // the probe never reached the registry as an HTTP request
+      }
+    }
+    try {
+      return await this.dispatch({ ...req, url: effectiveUrl(req.url) });
+    } catch (err) {
+      throw networkError(err, req);
+    }
+  }
+
+  private async dispatch(req: HttpRequest): Promise<HttpResponse> {
     const headers: Record<string, string> = { 'user-agent': this.userAgent, ...req.headers };
     if (req.body !== undefined) headers['content-length'] = String(byteLength(req.body));
     this.sent++;
     const started = Date.now();
-    try {
-      const res = await request(req.url, {
-        method: req.method as Dispatcher.HttpMethod,
-        headers,
-        body: req.body,
-        signal: req.signal,
-        dispatcher: this.dispatcher ?? getSharedDispatcher(),
-      });
-      this.logger('debug', 'registry request', {
-        method: req.method,
-        url: redactUrl(req.url),
-        status: res.statusCode,
-        ms: Date.now() - started,
-      });
-      return { status: res.statusCode, headers: res.headers, body: res.body, url: req.url, method: req.method };
-    } catch (err) {
-      throw networkError(err, req);
-    }
+    const res = await request(req.url, {
+      method: req.method as Dispatcher.HttpMethod,
+      headers,
+      body: req.body,
+      signal: req.signal,
+      dispatcher: this.dispatcher ?? getSharedDispatcher(),
+    });
+    this.logger('debug', 'registry request', {
+      method: req.method,
+      url: redactUrl(req.url),
+      status: res.statusCode,
+      ms: Date.now() - started,
+    });
+    return { status: res.statusCode, headers: res.headers, body: res.body, url: req.url, method: req.method };
   }
 }
 
@@ -109,6 +127,7 @@ function networkError(err: unknown, req: HttpRequest): Error {
   const reason = code === 'UND_ERR_SOCKET' && causeCode ? causeCode : code;
   let detail = '';
   if (/TIMEOUT/.test(reason) || reason === 'ETIMEDOUT') detail = 'timeout';
+  else if (isNotTls(err)) detail = 'the server does not speak TLS (HTTPS)';
   else if (TLS_REASONS.test(reason)) detail = 'TLS certificate verification failed';
   else if (reason === 'ECONNREFUSED') detail = 'connection refused';
   else if (reason === 'ENOTFOUND' || reason === 'EAI_AGAIN') detail = 'host name could not be resolved';

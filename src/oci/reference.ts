@@ -9,7 +9,8 @@ export interface Repository {
   readonly apiHost: string;
   /** Repository path, e.g. "org/repo". */
   readonly path: string;
-  /** Plain http is used only for loopback registries. */
+  /** 'http' only for loopback registries, meaning plain HTTP is allowed: the
+   * transport still tries TLS first (see loopback-scheme.ts). */
   readonly scheme: 'https' | 'http';
   toString(): string;
 }

@@ -40,7 +40,8 @@ export async function startUpload(s: Session, repo: Repository, signal?: AbortSi
   await discard(res);
   const location = header(res, 'location');
   if (!location) throw protocolError(res, 'LOCATION_MISSING', 'upload session response has no Location header');
-  return resolveUploadLocation(url, location);
+  // res.url is where the request really went (a loopback host may have been upgraded to https).
+  return resolveUploadLocation(res.url, location);
 }
 
 /**
@@ -57,13 +58,14 @@ export async function getFollowing(
 ): Promise<HttpResponse> {
   const sig = signal ? { signal } : {};
   let res = await s.auth.send(repo, 'pull', { method: 'GET', url, headers, ...sig });
-  let current = url;
+  const origin = res.url;
+  let current = res.url;
   for (let hops = 0; REDIRECT_STATUSES.has(res.status); hops++) {
     const location = header(res, 'location');
     await discard(res);
     if (hops >= s.opts.maxRedirects) throw protocolError(res, 'TOO_MANY_REDIRECTS', `more than ${s.opts.maxRedirects} redirects`);
     if (!location) throw protocolError(res, 'LOCATION_MISSING', 'redirect has no Location header');
-    const hop = redirectHop(url, current, location);
+    const hop = redirectHop(origin, current, location);
     current = hop.url;
     res = hop.crossOrigin
       ? await s.transport.send({ method: 'GET', url: hop.url, headers, ...sig })
