@@ -1,4 +1,4 @@
-import type { sendUnaryData, ServerUnaryCall } from '@grpc/grpc-js';
+import { status as Code, type sendUnaryData, type ServerUnaryCall } from '@grpc/grpc-js';
 import type {
   DescribeResponse,
   ExecuteRequest,
@@ -58,7 +58,10 @@ export function createFanoutServer(options: FanoutServerOptions): FanoutServer {
           (err: unknown) => {
             const status = toPluginStatus(err, secretsOf(call.request));
             const fields = { method, code: status.code, error: status.message };
+            // Rejected input is the caller's to fix (info); registry trouble is worth a warning;
+            // anything unexpected is ours (error, with its cause).
             if (status.internal) logger.error('call failed', { ...fields, cause: internalCause(err, secretsOf(call.request)) });
+            else if (status.code === Code.INVALID_ARGUMENT) logger.info('call rejected', fields);
             else logger.warn('call failed', fields);
             callback(toServiceError(status));
           },
