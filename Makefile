@@ -25,6 +25,7 @@ generate: deps ## Regenerate src/gen from proto/, schemas/ and package.json
 	node_modules/.bin/buf generate
 	node scripts/gen-descriptors.js
 	node scripts/gen-embedded.js
+	node scripts/gen-validators.js
 
 check-generated: generate ## Fail when the committed src/gen differs from what `make generate` writes
 	@git diff --quiet --exit-code -- src/gen && [ -z "$$(git ls-files --others --exclude-standard src/gen)" ] \

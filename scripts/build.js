@@ -18,7 +18,9 @@ esbuild
     platform: 'node',
     target: 'node20',
     format: 'cjs',
-    minify: false,
+    // Minified (names kept for error names in logs): V8 reads and compiles it faster at every launch.
+    minify: true,
+    keepNames: true,
     sourcemap: false,
     legalComments: 'none',
     logLevel: 'warning',

@@ -25,7 +25,7 @@ export class RegistryClient {
 
   constructor(options?: ClientOptions) {
     this.opts = defaultClientOptions(options);
-    const transport = new HttpTransport(this.opts.dispatcher, this.opts.userAgent, this.opts.logger);
+    const transport = new HttpTransport(this.opts.dispatcher, this.opts.userAgent, this.opts.logger, this.opts.traceRequests);
     this.session = { transport, auth: new Authorizer(transport, this.opts), opts: this.opts };
   }
 

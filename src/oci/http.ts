@@ -3,7 +3,7 @@
  * typed errors, and logs only redacted URLs. Redirects are never followed
  * here (undici does not by default); callers decide hop by hop.
  */
-import { EnvHttpProxyAgent, request, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
 import { AbortedError, RegistryUnreachableError, abortedFromSignal } from './errors';
 import { DEFAULT_AGENT_OPTIONS, type Logger } from './options';
 import { effectiveUrl, isNotTls, needsProbe, remember } from './loopback-scheme';
@@ -28,9 +28,20 @@ export interface HttpResponse {
 
 let sharedDispatcher: Dispatcher | undefined;
 
+/**
+ * undici is loaded on the first registry request, not at startup: the plugin
+ * must print its handshake fast, and Describe/validation never need HTTP.
+ */
+let undiciModule: typeof import('undici') | undefined;
+function undici(): typeof import('undici') {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  undiciModule ??= require('undici') as typeof import('undici');
+  return undiciModule;
+}
+
 /** One keep-alive, proxy-aware agent per process unless a caller brings its own. */
 export function getSharedDispatcher(): Dispatcher {
-  sharedDispatcher ??= new EnvHttpProxyAgent({ ...DEFAULT_AGENT_OPTIONS });
+  sharedDispatcher ??= new (undici().EnvHttpProxyAgent)({ ...DEFAULT_AGENT_OPTIONS });
   return sharedDispatcher;
 }
 
@@ -48,6 +59,7 @@ export class HttpTransport {
     private readonly dispatcher: Dispatcher | undefined,
     private readonly userAgent: string,
     private readonly logger: Logger,
+    private readonly traceRequests = false,
   ) {}
 
   get requestCount(): number {
@@ -81,19 +93,21 @@ export class HttpTransport {
     if (req.body !== undefined) headers['content-length'] = String(byteLength(req.body));
     this.sent++;
     const started = Date.now();
-    const res = await request(req.url, {
+    const res = await undici().request(req.url, {
       method: req.method as Dispatcher.HttpMethod,
       headers,
       body: req.body,
       signal: req.signal,
       dispatcher: this.dispatcher ?? getSharedDispatcher(),
     });
-    this.logger('debug', 'registry request', {
-      method: req.method,
-      url: redactUrl(req.url),
-      status: res.statusCode,
-      ms: Date.now() - started,
-    });
+    if (this.traceRequests) {
+      this.logger('debug', 'registry request', {
+        method: req.method,
+        url: redactUrl(req.url),
+        status: res.statusCode,
+        ms: Date.now() - started,
+      });
+    }
     return { status: res.statusCode, headers: res.headers, body: res.body, url: req.url, method: req.method };
   }
 }

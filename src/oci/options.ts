@@ -21,6 +21,8 @@ export interface ClientOptions {
   /** Default: one shared EnvHttpProxyAgent (HTTPS_PROXY/NO_PROXY honoured). */
   dispatcher?: Dispatcher;
   logger?: Logger;
+  /** Log every registry request at debug (redacted URL, status, ms). Off by default: it costs time per request. */
+  traceRequests?: boolean;
   /** Clock for token expiry; injected by tests. */
   clock?: () => number;
 }
@@ -32,6 +34,7 @@ export interface ResolvedClientOptions {
   /** undefined = use the shared default dispatcher. */
   dispatcher: Dispatcher | undefined;
   logger: Logger;
+  traceRequests: boolean;
   clock: () => number;
   /** Token lifetime when the token endpoint omits expires_in (distribution spec: 60 s). */
   tokenDefaultTtlMs: number;
@@ -88,6 +91,7 @@ export function defaultClientOptions(o: ClientOptions = {}): ResolvedClientOptio
     retry: resolveRetryOptions(o.retry),
     dispatcher: o.dispatcher,
     logger: o.logger ?? (() => undefined),
+    traceRequests: o.traceRequests ?? false,
     clock: o.clock ?? Date.now,
     tokenDefaultTtlMs: 60_000,
     tokenExpiryMarginMs: 5_000,

@@ -9,6 +9,8 @@ export interface Logger {
   info(message: string, fields?: LogFields): void;
   warn(message: string, fields?: LogFields): void;
   error(message: string, fields?: LogFields): void;
+  /** Whether a level is logged; lets callers skip building costly fields. */
+  enabled?(level: 'trace' | 'debug' | 'info' | 'warn' | 'error'): boolean;
 }
 
 export const silentLogger: Logger = {

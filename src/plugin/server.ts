@@ -31,7 +31,12 @@ const json = (value: unknown): Uint8Array => encoder.encode(JSON.stringify(value
 /** api.FanoutService backed by the oci-registry plugin. */
 export function createFanoutServer(options: FanoutServerOptions): FanoutServer {
   const { logger } = options;
-  const clients = options.clients ?? new ClientPool();
+  const clients =
+    options.clients ??
+    new ClientPool({
+      logger: (level, message, fields) => logger[level](message, fields),
+      traceRequests: logger.enabled?.('debug') ?? false,
+    });
   const plugin = new OciRegistryPlugin(clients, logger);
   // Built once: Describe must never fail (the host panics on a failed Describe).
   const description: DescribeResponse = {

@@ -1,5 +1,6 @@
 import { ATTACHMENT_SCHEMA_TEXT, REGISTRATION_SCHEMA_TEXT } from '../gen/embedded';
-import { compileValidator } from './validate';
+import * as compiled from '../gen/validators';
+import { payloadValidator } from './validate';
 
 export { SchemaValidationError, parseJsonObject } from './validate';
 export { ATTACHMENT_SCHEMA_TEXT, REGISTRATION_SCHEMA_TEXT };
@@ -16,5 +17,5 @@ export interface AttachmentInput {
   prefix?: string;
 }
 
-export const validateRegistration = compileValidator<RegistrationInput>(REGISTRATION_SCHEMA_TEXT);
-export const validateAttachment = compileValidator<AttachmentInput>(ATTACHMENT_SCHEMA_TEXT);
+export const validateRegistration = payloadValidator<RegistrationInput>(compiled.validateRegistration);
+export const validateAttachment = payloadValidator<AttachmentInput>(compiled.validateAttachment);

@@ -1,4 +1,5 @@
-import Ajv2020, { type ErrorObject } from 'ajv/dist/2020';
+import type { ErrorObject } from 'ajv';
+import type { CompiledValidator } from '../gen/validators';
 
 /** A payload that is not valid JSON, or not what the schema accepts. */
 export class SchemaValidationError extends Error {
@@ -12,15 +13,14 @@ export class SchemaValidationError extends Error {
 /** Parses a JSON payload and checks it against one schema; throws SchemaValidationError. */
 export type PayloadValidator<T> = (payload: Uint8Array | string) => T;
 
-const ajv = new Ajv2020({ allErrors: true, strict: true });
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 /**
- * Compiles a draft 2020-12 schema once. The schema text is the contract users
- * see (Describe serves it byte for byte), so messages name its properties.
+ * Wraps a schema validator that `make generate` compiled ahead of time (so
+ * startup neither loads Ajv nor generates code). The schema is the contract
+ * users see (Describe serves it byte for byte), so messages name its properties.
  */
-export function compileValidator<T>(schemaText: string): PayloadValidator<T> {
-  const check = ajv.compile(JSON.parse(schemaText) as object);
+export function payloadValidator<T>(check: CompiledValidator): PayloadValidator<T> {
   return (payload) => {
     const value = parseJsonObject(payload);
     if (!check(value)) throw new SchemaValidationError(describeErrors(check.errors ?? []));

@@ -164,6 +164,7 @@ describe('redaction in registry errors', () => {
     const client = clientFor({
       credentials: { username: 'user', password: PASSWORD },
       logger: (level, msg, fields) => lines.push(`${level} ${msg} ${JSON.stringify(fields)}`),
+      traceRequests: true,
     });
     await client.pushBlob(repoOn(reg, 'a'), Buffer.from('x'));
     expect(lines.length).toBeGreaterThan(3);
