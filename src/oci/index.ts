@@ -11,6 +11,8 @@ export {
   AbortedError,
   isTemporary,
   abortedFromSignal,
+  safeText,
+  quoteInput,
   type RegistryErrorDetail,
 } from './errors';
 export { RegistryClient, type CallOptions } from './client';

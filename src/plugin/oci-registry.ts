@@ -1,4 +1,4 @@
-import { childRepository, parseRepository, type Repository } from '../oci';
+import { childRepository, parseRepository, quoteInput, type Repository } from '../oci';
 import { parseJsonObject, SchemaValidationError, validateAttachment, validateRegistration } from '../schema';
 import { buildAttestationArtifact } from './artifact';
 import type { ClientPool } from './client-pool';
@@ -104,7 +104,7 @@ function artifactRepository(repository: Repository, prefix: string, hex: string)
     return childRepository(repository, `${prefix}-${hex}`);
   } catch (err) {
     throw new PluginInputError(
-      `the prefix '${prefix}' does not form a valid OCI repository name below ${repository.toString()}: ` +
+      `the prefix ${quoteInput(prefix)} does not form a valid OCI repository name below ${repository.toString()}: ` +
         'use lower-case letters, digits and single separators (. _ - /)' +
         (err instanceof Error ? ` (${err.message})` : ''),
     );

@@ -157,7 +157,7 @@ describe('validation RPCs', () => {
   it('rejects a prefix that cannot form a repository name', async () => {
     const err = await callError('validateAttachment', { jsonPayload: enc({ prefix: 'Has Spaces' }) });
     expect(err.code).toBe(grpc.status.INVALID_ARGUMENT);
-    expect(err.details).toContain("the prefix 'Has Spaces' does not form a valid OCI repository name");
+    expect(err.details).toContain('the prefix "Has Spaces" does not form a valid OCI repository name');
   });
 });
 
@@ -239,5 +239,22 @@ describe('Execute', () => {
     // The handler saw the abort too: give it a moment, then check it logged the deadline.
     await new Promise((r) => setTimeout(r, 100));
     expect(logs.some((l) => l.fields?.method === 'Execute' && l.fields?.code === grpc.status.DEADLINE_EXCEEDED)).toBe(true);
+  });
+});
+
+describe('echoed input stays small and printable', () => {
+  it('caps a huge repository value in the status message', async () => {
+    const huge = `127.0.0.1:5000/${'A'.repeat(1024 * 1024)}`;
+    const err = await callError('validateRegistration', { jsonPayload: enc({ repository: huge, username: 'u', password: 'p' }) });
+    expect(err.code).toBe(grpc.status.INVALID_ARGUMENT);
+    expect(err.details.length).toBeLessThan(1000);
+    expect(err.details).toContain('more characters');
+    expect(JSON.stringify(logs).length).toBeLessThan(5000);
+  });
+
+  it('escapes control and bidi characters', async () => {
+    const err = await callError('validateAttachment', { jsonPayload: enc({ prefix: 'evil\u202e\u0000x' }) });
+    expect(err.details).toContain('evil\\u202e\\u0000x');
+    expect(err.details).not.toMatch(/[\u0000\u202e]/);
   });
 });

@@ -1,0 +1,75 @@
+import type { BenchMode, BenchRegistry } from './registry';
+
+export interface Params {
+  smoke: boolean;
+  /** Plugin launches (and `node -e 0` runs) for the startup case. */
+  launches: number;
+  /** Executes per side at concurrency 1. */
+  latencyExecutes: number;
+  /** Interleaving batch size for the latency case. */
+  latencyBatch: number;
+  /** [concurrency, attestations per side]. */
+  throughput: Array<[number, number]>;
+  /** Envelope sizes in MiB for the large case. */
+  largeSizesMiB: number[];
+  /** Untimed warm-up pushes per side before timed runs. */
+  warmup: number;
+  envelopeBytes: number;
+}
+
+export const FULL: Params = {
+  smoke: false,
+  launches: 20,
+  latencyExecutes: 200,
+  latencyBatch: 20,
+  throughput: [
+    [16, 1000],
+    [64, 1000],
+  ],
+  largeSizesMiB: [1, 64, 256],
+  warmup: 10,
+  envelopeBytes: 4096,
+};
+
+export const SMOKE: Params = {
+  smoke: true,
+  launches: 3,
+  latencyExecutes: 10,
+  latencyBatch: 5,
+  throughput: [[4, 20]],
+  largeSizesMiB: [1],
+  warmup: 2,
+  envelopeBytes: 4096,
+};
+
+export interface CaseResult {
+  /** Case id, e.g. `latency-c1-p50`. */
+  name: string;
+  mode: BenchMode | 'n/a';
+  value: number;
+  unit: string;
+  /** The figure `value` is compared with (same run), and what it is. */
+  baseline: number | null;
+  baselineLabel: string;
+  ratio: number | null;
+  /** Human-readable target, e.g. `ratio ≤ 1.3`. */
+  target: string;
+  /** null: informational figure without a target. */
+  met: boolean | null;
+  details?: Record<string, unknown>;
+}
+
+export interface CaseOutcome {
+  case: string;
+  mode: BenchMode | 'n/a';
+  ok: boolean;
+  error?: string;
+  seconds: number;
+}
+
+export interface BenchContext {
+  params: Params;
+  registries: Map<BenchMode, BenchRegistry>;
+  log(message: string): void;
+  record(result: CaseResult): void;
+}

@@ -1,0 +1,301 @@
+/**
+ * Entry point of chainloop-plugin-oci-registry, a HashiCorp go-plugin (gRPC)
+ * server that Chainloop's control plane launches as a subprocess.
+ *
+ * This is the only module that reads process.env, writes stdout and calls
+ * process.exit: everything else gets what it needs passed in.
+ */
+import * as os from 'node:os';
+import * as grpc from '@grpc/grpc-js';
+import { FanoutServiceService } from './gen/api/fanout';
+import { FILE_DESCRIPTOR_SET_BASE64 } from './gen/descriptor-set';
+import { PLUGIN_VERSION } from './gen/embedded';
+import {
+  APP_PROTOCOL_VERSION,
+  CORE_PROTOCOL_VERSION,
+  MAGIC_COOKIE_KEY,
+  PARENT_POLL_MS,
+} from './goplugin/constants';
+import { parseDebugListen, parsePluginEnv, readLogLevel } from './goplugin/env';
+import { formatHandshake } from './goplugin/handshake';
+import { guardCrashes, handleSignals, redirectConsole, sealStdout, watchParent } from './goplugin/lifecycle';
+import { createLogger, formatConsoleArgs, formatLogLine, type LogLevel, type ProcessLogger } from './goplugin/log';
+import { startPluginServer, type ListenSpec, type PluginServer, type TlsSpec } from './goplugin/serve';
+import { generateCertificate } from './goplugin/tls';
+import { createFanoutServer, type FanoutServer } from './plugin/server';
+
+const NAME = 'chainloop-plugin-oci-registry';
+
+const HELP = `${NAME} ${PLUGIN_VERSION}
+
+A Chainloop fan-out plugin that sends attestations and their materials to an
+OCI registry. Chainloop's control plane launches it as a HashiCorp go-plugin
+subprocess and talks to it over gRPC; it is not meant to be run by hand.
+
+To use it, place it where the control plane loads plugins from. The control
+plane sets ${MAGIC_COOKIE_KEY} and the go-plugin variables; without them the
+program refuses to start.
+
+Usage:
+  ${NAME}                            serve (only when launched by Chainloop)
+  ${NAME} --debug-listen HOST:PORT   serve plaintext gRPC with reflection on a
+                                     loopback address, for grpcurl sessions
+  ${NAME} host [--help]              act as a go-plugin host (for testing)
+  ${NAME} --version                  print the version
+  ${NAME} --help                     print this help
+
+Environment:
+  CHAINLOOP_PLUGIN_LOG_LEVEL   trace, debug, info (default), warn or error
+`;
+
+type Command =
+  | { kind: 'help' }
+  | { kind: 'version' }
+  | { kind: 'serve' }
+  | { kind: 'debug'; address: string }
+  | { kind: 'host'; args: string[] }
+  | { kind: 'usage-error'; message: string };
+
+function parseArgs(argv: readonly string[]): Command {
+  if (argv[0] === 'host') return { kind: 'host', args: argv.slice(1) };
+  let debug: string | undefined;
+  for (let i = 0; i < argv.length; i += 1) {
+    const arg = argv[i];
+    if (arg === '--help' || arg === '-h' || arg === 'help') return { kind: 'help' };
+    if (arg === '--version' || arg === '-v' || arg === 'version') return { kind: 'version' };
+    if (arg === '--debug-listen') {
+      const value = argv[i + 1];
+      if (value === undefined || value.startsWith('-')) {
+        return { kind: 'usage-error', message: '--debug-listen needs an address such as 127.0.0.1:50051' };
+      }
+      debug = value;
+      i += 1;
+    } else if (arg.startsWith('--debug-listen=')) {
+      debug = arg.slice('--debug-listen='.length);
+    } else {
+      return { kind: 'usage-error', message: `unknown argument ${JSON.stringify(arg)}; run ${NAME} --help` };
+    }
+  }
+  return debug === undefined ? { kind: 'serve' } : { kind: 'debug', address: debug };
+}
+
+function writeStream(stream: NodeJS.WriteStream, text: string): Promise<void> {
+  return new Promise((resolve) => {
+    try {
+      stream.write(text, () => resolve());
+    } catch {
+      resolve();
+    }
+  });
+}
+
+function makeLogger(level: LogLevel): ProcessLogger {
+  return createLogger({ level, write: (line) => process.stderr.write(line) });
+}
+
+/** Everything that keeps stray output and crashes from reaching the host raw. */
+function guardProcess(logger: ProcessLogger): void {
+  process.stdout.on('error', () => undefined);
+  process.stderr.on('error', () => undefined);
+  guardCrashes(process, logger);
+  redirectConsole(console, logger);
+  const grpcLog = logger.named('grpc');
+  grpc.setLogger({ error: (...args: unknown[]) => grpcLog.warn(formatConsoleArgs(args)) });
+}
+
+function makeFanout(logger: ProcessLogger): FanoutServer | undefined {
+  try {
+    return createFanoutServer({ logger });
+  } catch (error) {
+    logger.error('could not create the fan-out server', { error });
+    return undefined;
+  }
+}
+
+async function serve(
+  logger: ProcessLogger,
+  listen: ListenSpec,
+  tls: TlsSpec | undefined,
+): Promise<{ server: PluginServer } | { failed: true }> {
+  const fanout = makeFanout(logger);
+  if (!fanout) return { failed: true };
+  try {
+    const server = await startPluginServer({
+      logger,
+      services: [{ definition: FanoutServiceService, implementation: fanout.implementation }],
+      onClose: () => fanout.close(),
+      listen,
+      tls,
+      descriptorSetBase64: FILE_DESCRIPTOR_SET_BASE64,
+    });
+    process.on('exit', () => server.cleanupSync());
+    return { server };
+  } catch (error) {
+    logger.error('could not start the gRPC server', { error });
+    await fanout.close().catch(() => undefined);
+    return { failed: true };
+  }
+}
+
+async function runPlugin(): Promise<number> {
+  // Read first: a host that dies while we start up must still be noticed.
+  const initialPpid = process.ppid;
+  const parsed = parsePluginEnv(process.env, os.tmpdir());
+  if (!parsed.ok && parsed.error.forHumans) {
+    await writeStream(process.stderr, `${parsed.error.message}\n`);
+    return 1;
+  }
+  const logger = makeLogger(parsed.ok ? parsed.config.logLevel : readLogLevel(process.env).level);
+  guardProcess(logger);
+  if (!parsed.ok) {
+    logger.error(parsed.error.message, { kind: parsed.error.kind });
+    return 1;
+  }
+  const config = parsed.config;
+  if (config.invalidLogLevel !== undefined) {
+    logger.warn('CHAINLOOP_PLUGIN_LOG_LEVEL is not a level (trace, debug, info, warn, error); using info', {
+      value: config.invalidLogLevel,
+    });
+  }
+  if (config.invalidProtocolVersions.length > 0) {
+    logger.warn('ignoring PLUGIN_PROTOCOL_VERSIONS entries that are not numbers', {
+      entries: config.invalidProtocolVersions,
+    });
+  }
+
+  let server: PluginServer | undefined;
+  let terminated: NodeJS.Signals | undefined;
+  handleSignals(process, {
+    ignoreSigint: true,
+    logger,
+    onTerminate: (signal) => {
+      terminated = signal;
+      logger.debug('terminating on signal', { signal });
+      void server?.stop(`received ${signal}`);
+    },
+  });
+
+  let tls: TlsSpec | undefined;
+  let certDer: Uint8Array | undefined;
+  if (config.clientCertPem !== undefined) {
+    const cert = await generateCertificate();
+    tls = { clientCaPem: config.clientCertPem, certPem: cert.certPem, keyPem: cert.keyPem };
+    certDer = cert.certDer;
+  }
+
+  const started = await serve(logger, { network: 'unix', parentDir: config.socketParentDir }, tls);
+  if ('failed' in started) return 1;
+  server = started.server;
+  if (terminated) {
+    await server.stop(`received ${terminated}`);
+    return 0;
+  }
+
+  await writeStream(
+    process.stdout,
+    formatHandshake({
+      coreVersion: CORE_PROTOCOL_VERSION,
+      appVersion: APP_PROTOCOL_VERSION,
+      network: 'unix',
+      address: server.address,
+      protocol: 'grpc',
+      serverCertDer: certDer,
+      multiplex: config.multiplexAsked ? false : undefined,
+    }),
+  );
+  sealStdout(process.stdout, logger);
+  logger.debug('plugin serving', { address: server.address, mtls: tls !== undefined, version: PLUGIN_VERSION });
+
+  const running = server;
+  watchParent({
+    getPpid: () => process.ppid,
+    initialPpid,
+    intervalMs: PARENT_POLL_MS,
+    onParentGone: (previous, current) => {
+      logger.info('the host process is gone; shutting down', { previousParent: previous, parent: current });
+      void running.stop('host process exited');
+    },
+  });
+
+  await running.stopped;
+  return 0;
+}
+
+async function runDebug(address: string): Promise<number> {
+  const { level, invalid } = readLogLevel(process.env);
+  const logger = makeLogger(level);
+  guardProcess(logger);
+  if (invalid !== undefined) logger.warn('CHAINLOOP_PLUGIN_LOG_LEVEL is not a level; using info', { value: invalid });
+  const listen = parseDebugListen(address);
+  if (!listen.ok) {
+    logger.error(listen.message);
+    return 1;
+  }
+  let server: PluginServer | undefined;
+  let terminated: NodeJS.Signals | undefined;
+  handleSignals(process, {
+    ignoreSigint: false,
+    logger,
+    onTerminate: (signal) => {
+      terminated = signal;
+      void server?.stop(`received ${signal}`);
+    },
+  });
+  const started = await serve(logger, { network: 'tcp', ...listen.address }, undefined);
+  if ('failed' in started) return 1;
+  server = started.server;
+  if (terminated) await server.stop(`received ${terminated}`);
+  logger.info('debug server listening (plaintext gRPC with reflection; no handshake, loopback only)', {
+    address: server.address,
+    example: `grpcurl -plaintext ${server.address} list`,
+  });
+  await server.stopped;
+  return 0;
+}
+
+async function runHost(args: string[]): Promise<number> {
+  const { runHostCli } = await import('./host/cli');
+  const result = await runHostCli(args, {
+    env: process.env,
+    selfExecutable: process.argv[1] ?? '',
+    stderr: (text: string) => process.stderr.write(text),
+    readStdin: async () => {
+      const chunks: Buffer[] = [];
+      for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+      return Buffer.concat(chunks).toString('utf8');
+    },
+  });
+  if (result.stdout) await writeStream(process.stdout, result.stdout);
+  if (result.stderr) await writeStream(process.stderr, result.stderr);
+  return result.exitCode;
+}
+
+async function main(argv: readonly string[]): Promise<number> {
+  const command = parseArgs(argv);
+  switch (command.kind) {
+    case 'help':
+      await writeStream(process.stdout, HELP);
+      return 0;
+    case 'version':
+      await writeStream(process.stdout, `${NAME} ${PLUGIN_VERSION}\n`);
+      return 0;
+    case 'usage-error':
+      await writeStream(process.stderr, `${command.message}\n`);
+      return 2;
+    case 'debug':
+      return runDebug(command.address);
+    case 'host':
+      return runHost(command.args);
+    case 'serve':
+      return runPlugin();
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    const message = error instanceof Error ? error.message : String(error);
+    process.stderr.write(`${formatLogLine('error', `fatal: ${message}`, undefined, new Date())}\n`);
+    process.exit(1);
+  },
+);
