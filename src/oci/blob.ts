@@ -7,7 +7,7 @@ import { DigestMismatchError, InvalidReferenceError } from './errors';
 import { header } from './http';
 import { isSha256Digest, sha256Digest } from './digest';
 import type { Repository } from './reference';
-import { discard } from './response';
+import { discard, readAll } from './response';
 import { withRetry } from './retry';
 import { apiUrl, failure, getFollowing, retryContext, startUpload, type Session } from './session';
 
@@ -55,7 +55,7 @@ export async function getBlob(s: Session, repo: Repository, digest: string, sign
     async () => {
       const res = await getFollowing(s, repo, apiUrl(repo, `blobs/${digest}`), {}, signal);
       if (res.status !== 200) throw await failure(s, res);
-      const bytes = new Uint8Array(await res.body.arrayBuffer());
+      const bytes = await readAll(res);
       const actual = sha256Digest(bytes);
       if (actual !== digest) throw new DigestMismatchError(`blob ${digest} from ${repo}`, digest, actual);
       return bytes;

@@ -4,6 +4,7 @@
  * on messages. Messages are built only from redacted URLs and registry error
  * bodies: they never contain passwords, tokens or Authorization values.
  */
+import { quoteInput, safeText } from '../util/safe-text';
 
 export class OciError extends Error {
   readonly code: string;
@@ -18,24 +19,6 @@ export class OciError extends Error {
   isTemporary(): boolean {
     return false;
   }
-}
-
-/** Control, format and bidi characters: shown escaped so a message reads as it is. */
-const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff\ud800-\udfff]/g;
-
-/**
- * User input as it may appear in an error message: unprintable characters
- * escaped and length capped, so a huge or hostile value can't flood a status
- * trailer or a log line (gRPC trailers of megabytes never reach the client).
- */
-export function safeText(text: string, max = 100): string {
-  const cut = text.length > max ? `${text.slice(0, max)}… (${text.length - max} more characters)` : text;
-  return cut.replace(UNPRINTABLE, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
-}
-
-/** `"value"`, made safe with safeText. */
-export function quoteInput(text: string, max = 100): string {
-  return `"${safeText(text, max)}"`;
 }
 
 export class InvalidReferenceError extends OciError {

@@ -5,7 +5,7 @@
  */
 import type { Dispatcher } from 'undici';
 import { AbortedError, RegistryUnreachableError, abortedFromSignal } from './errors';
-import { DEFAULT_AGENT_OPTIONS, type Logger } from './options';
+import { DEFAULT_AGENT_OPTIONS, LOOPBACK_CONNECT_TIMEOUT_MS, type Logger } from './options';
 import { effectiveUrl, isNotTls, needsProbe, remember } from './loopback-scheme';
 import { redactUrl } from './redact';
 
@@ -24,6 +24,8 @@ export interface HttpResponse {
   body: Dispatcher.ResponseData['body'];
   url: URL;
   method: string;
+  /** The request's signal, so body reads can tell a cancel from a reset. */
+  signal?: AbortSignal;
 }
 
 let sharedDispatcher: Dispatcher | undefined;
@@ -45,11 +47,24 @@ export function getSharedDispatcher(): Dispatcher {
   return sharedDispatcher;
 }
 
-/** For process shutdown; clients never close the shared agent themselves. */
+let loopbackDispatcher: Dispatcher | undefined;
+
+/**
+ * Loopback registries get a direct agent: like Go's ProxyFromEnvironment,
+ * localhost never goes through HTTPS_PROXY, and a loopback peer that does not
+ * finish a TCP/TLS handshake in a couple of seconds is not going to.
+ */
+export function getLoopbackDispatcher(): Dispatcher {
+  loopbackDispatcher ??= new (undici().Agent)({ ...DEFAULT_AGENT_OPTIONS, connect: { timeout: LOOPBACK_CONNECT_TIMEOUT_MS } });
+  return loopbackDispatcher;
+}
+
+/** For process shutdown; clients never close the shared agents themselves. */
 export async function closeSharedDispatcher(): Promise<void> {
-  const d = sharedDispatcher;
+  const agents = [sharedDispatcher, loopbackDispatcher];
   sharedDispatcher = undefined;
-  await d?.close();
+  loopbackDispatcher = undefined;
+  await Promise.all(agents.map((d) => d?.close()));
 }
 
 export class HttpTransport {
@@ -68,11 +83,13 @@ export class HttpTransport {
 
   async send(req: HttpRequest): Promise<HttpResponse> {
     if (req.signal?.aborted) throw abortedFromSignal(req.signal);
+    // Only loopback registries (and loopback token realms) are ever http: here; see reference.ts.
+    const dispatcher = this.dispatcher ?? (req.url.protocol === 'http:' ? getLoopbackDispatcher() : getSharedDispatcher());
     if (needsProbe(req.url)) {
       const tls = new URL(req.url.href);
       tls.protocol = 'https:';
       try {
-        const res = await this.dispatch({ ...req, url: tls });
+        const res = await this.dispatch({ ...req, url: tls }, dispatcher);
         remember(req.url.host, 'https');
         return res;
       } catch (err) {
@@ -82,24 +99,27 @@ export class HttpTransport {
       }
     }
     try {
-      return await this.dispatch({ ...req, url: effectiveUrl(req.url) });
+      return await this.dispatch({ ...req, url: effectiveUrl(req.url) }, dispatcher);
     } catch (err) {
       throw networkError(err, req);
     }
   }
 
-  private async dispatch(req: HttpRequest): Promise<HttpResponse> {
+  private async dispatch(req: HttpRequest, dispatcher: Dispatcher): Promise<HttpResponse> {
     const headers: Record<string, string> = { 'user-agent': this.userAgent, ...req.headers };
     if (req.body !== undefined) headers['content-length'] = String(byteLength(req.body));
     this.sent++;
     const started = Date.now();
-    const res = await undici().request(req.url, {
-      method: req.method as Dispatcher.HttpMethod,
-      headers,
-      body: req.body,
-      signal: req.signal,
-      dispatcher: this.dispatcher ?? getSharedDispatcher(),
-    });
+    const res = await settleOnAbort(
+      undici().request(req.url, {
+        method: req.method as Dispatcher.HttpMethod,
+        headers,
+        body: req.body,
+        signal: req.signal,
+        dispatcher,
+      }),
+      req.signal,
+    );
     if (this.traceRequests) {
       this.logger('debug', 'registry request', {
         method: req.method,
@@ -108,8 +128,42 @@ export class HttpTransport {
         ms: Date.now() - started,
       });
     }
-    return { status: res.statusCode, headers: res.headers, body: res.body, url: req.url, method: req.method };
+    return {
+      status: res.statusCode,
+      headers: res.headers,
+      body: res.body,
+      url: req.url,
+      method: req.method,
+      ...(req.signal ? { signal: req.signal } : {}),
+    };
   }
+}
+
+/**
+ * undici drops an aborted request from its queue but lets a connection attempt
+ * in progress run to its connect timeout; the caller's cancel must not wait
+ * for that. A response that still arrives after the abort is released.
+ */
+function settleOnAbort(pending: Promise<Dispatcher.ResponseData>, signal: AbortSignal | undefined): Promise<Dispatcher.ResponseData> {
+  if (!signal) return pending;
+  return new Promise((resolve, reject) => {
+    const onAbort = (): void => {
+      reject(abortedFromSignal(signal));
+      pending.then((late) => late.body.destroy(), () => undefined);
+    };
+    if (signal.aborted) return onAbort();
+    signal.addEventListener('abort', onAbort, { once: true });
+    pending.then(
+      (res) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(res);
+      },
+      (err: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(err);
+      },
+    );
+  });
 }
 
 /** First value of a response header (undici lower-cases names). */
@@ -127,6 +181,14 @@ export function headerValues(res: HttpResponse, name: string): string[] {
 
 function byteLength(body: Uint8Array | string): number {
   return typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength;
+}
+
+/**
+ * A failure while reading a response body (a reset mid-response) is as
+ * transient as one before the headers: same typed, retryable error.
+ */
+export function bodyReadError(err: unknown, res: HttpResponse): Error {
+  return networkError(err, { method: res.method, url: res.url, ...(res.signal ? { signal: res.signal } : {}) });
 }
 
 const TLS_REASONS = /CERT|SELF_SIGNED|TLS|SSL|UNABLE_TO_(GET|VERIFY)/;

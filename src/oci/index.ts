@@ -11,8 +11,6 @@ export {
   AbortedError,
   isTemporary,
   abortedFromSignal,
-  safeText,
-  quoteInput,
   type RegistryErrorDetail,
 } from './errors';
 export { RegistryClient, type CallOptions } from './client';

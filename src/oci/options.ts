@@ -80,6 +80,9 @@ export const DEFAULT_AGENT_OPTIONS = Object.freeze({
   connections: 16,
 });
 
+/** Connect (TCP + TLS) timeout for loopback registries, which answer in milliseconds or not at all. */
+export const LOOPBACK_CONNECT_TIMEOUT_MS = 2_000;
+
 export function resolveRetryOptions(partial?: Partial<RetryOptions>): RetryOptions {
   return { ...DEFAULT_RETRY, ...stripUndefined(partial ?? {}) };
 }

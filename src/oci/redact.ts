@@ -37,8 +37,22 @@ export function droppedQueryValues(url: URL): string[] {
  */
 export function scrubSecrets(text: string, secrets: Iterable<string>): string {
   let out = text;
-  for (const s of secrets) {
+  // Longest first, so a secret containing another is replaced whole.
+  for (const s of [...secrets].sort((a, b) => b.length - a.length)) {
     if (s && s.length >= 4 && out.includes(s)) out = out.split(s).join('<redacted>');
   }
   return out;
+}
+
+/**
+ * The forms in which credentials travel on the wire (Basic auth is
+ * base64(user:password); token requests carry the password form-encoded), so
+ * a registry echoing a request header or body can't leak them either.
+ */
+export function credentialForms(username: string, password: string): string[] {
+  const pair = `${username}:${password}`;
+  const b64 = (text: string, enc: 'base64' | 'base64url'): string => Buffer.from(text, 'utf8').toString(enc);
+  const forms = [password, pair, b64(pair, 'base64'), b64(pair, 'base64url'), b64(password, 'base64'), b64(password, 'base64url')];
+  forms.push(encodeURIComponent(password), new URLSearchParams({ p: password }).toString().slice(2));
+  return [...new Set(forms)];
 }

@@ -129,6 +129,8 @@ function parseRegistry(raw: string, fail: (r: string) => never): RegistryParts {
     const close = lower.indexOf(']');
     if (close < 0) fail(`malformed IPv6 address in "${raw}": missing "]"`);
     const inner = lower.slice(1, close);
+    // node:net accepts zone ids (fe80::1%eth0) but URLs and Host headers can't carry them.
+    if (inner.includes('%')) fail(`IPv6 zone ids ("%..." in "${inner}") are not supported in a registry address`);
     if (!isIPv6(inner)) fail(`malformed IPv6 address "${inner}"`);
     const after = lower.slice(close + 1);
     if (after !== '') {

@@ -4,28 +4,45 @@
  * bound and parsed for the distribution spec `{"errors":[...]}` shape.
  */
 import { AuthenticationError, PermissionError, RegistryError, type RegistryErrorDetail } from './errors';
-import { header, type HttpResponse } from './http';
+import { bodyReadError, header, type HttpResponse } from './http';
 import { droppedQueryValues, redactUrl, scrubSecrets } from './redact';
 import { parseRetryAfter } from './retry';
+import { safeText } from '../util/safe-text';
 
-/** Reads at most `limit` bytes; the rest is discarded and the stream destroyed. */
+/**
+ * Reads at most `limit` bytes; the rest is discarded and the stream destroyed.
+ * A connection lost mid-body becomes a retryable RegistryUnreachableError.
+ */
 export async function readLimited(res: HttpResponse, limit: number): Promise<{ bytes: Uint8Array; truncated: boolean }> {
   const chunks: Buffer[] = [];
   let size = 0;
   let truncated = false;
-  for await (const chunk of res.body) {
-    const buf = chunk as Buffer;
-    if (size + buf.byteLength > limit) {
-      chunks.push(buf.subarray(0, limit - size));
-      size = limit;
-      truncated = true;
-      res.body.destroy();
-      break;
+  try {
+    for await (const chunk of res.body) {
+      const buf = chunk as Buffer;
+      if (size + buf.byteLength > limit) {
+        chunks.push(buf.subarray(0, limit - size));
+        size = limit;
+        truncated = true;
+        res.body.destroy();
+        break;
+      }
+      chunks.push(buf);
+      size += buf.byteLength;
     }
-    chunks.push(buf);
-    size += buf.byteLength;
+  } catch (err) {
+    throw bodyReadError(err, res);
   }
   return { bytes: Buffer.concat(chunks, size), truncated };
+}
+
+/** Reads the whole body (blob downloads, whose size the caller accepted). */
+export async function readAll(res: HttpResponse): Promise<Uint8Array> {
+  try {
+    return new Uint8Array(await res.body.arrayBuffer());
+  } catch (err) {
+    throw bodyReadError(err, res);
+  }
 }
 
 /** Drops the body without buffering it. */
@@ -71,6 +88,18 @@ export function parseErrorBody(bytes: Uint8Array, secrets: Iterable<string> = []
   return out;
 }
 
+/** `CODE: message; CODE2` — the registry's own reason, already scrubbed, made printable. */
+export function summarizeErrors(errors: readonly RegistryErrorDetail[]): string {
+  return safeText(errors.map((e) => (e.message ? `${e.code}: ${e.message}` : e.code)).join('; '), 500);
+}
+
+/** Reads an error body (bounded, never throwing) and summarizes it; '' when it has no OCI errors. */
+export async function errorBodySummary(res: HttpResponse, limit: number, secrets: Iterable<string>): Promise<{ errors: RegistryErrorDetail[]; summary: string }> {
+  const { bytes } = await readLimited(res, limit).catch(() => ({ bytes: new Uint8Array() }));
+  const errors = parseErrorBody(bytes, [...secrets, ...droppedQueryValues(res.url)]);
+  return { errors, summary: summarizeErrors(errors) };
+}
+
 export interface ErrorContext {
   limit: number;
   secrets: Iterable<string>;
@@ -87,7 +116,7 @@ export async function responseError(res: HttpResponse, ctx: ErrorContext): Promi
   // Upload-state and signature values of our own URL count as secrets here.
   const errors = parseErrorBody(bytes, [...ctx.secrets, ...droppedQueryValues(res.url)]);
   const host = res.url.host;
-  const summary = errors.map((e) => (e.message ? `${e.code}: ${e.message}` : e.code)).join('; ');
+  const summary = summarizeErrors(errors);
   if (res.status === 403) {
     return new PermissionError(host, 403, `${res.method} ${redactUrl(res.url)}: 403 Forbidden${summary ? `: ${summary}` : ''}`, errors);
   }

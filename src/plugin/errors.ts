@@ -10,6 +10,7 @@ import {
   RegistryUnreachableError,
 } from '../oci';
 import { SchemaValidationError } from '../schema';
+import { wellFormed } from '../util/safe-text';
 import { EnvelopeError } from './artifact';
 
 /** Input the user or the host sent that we cannot act on. */
@@ -37,7 +38,7 @@ export function toPluginStatus(err: unknown, secrets: readonly string[] = []): P
 
 /** The StatusObject grpc-js expects in a unary callback. */
 export function toServiceError(s: PluginStatus): Partial<StatusObject> {
-  return { code: s.code, details: s.message, metadata: new Metadata() };
+  return { code: s.code, details: wellFormed(s.message), metadata: new Metadata() };
 }
 
 function classify(err: unknown): PluginStatus {

@@ -1,4 +1,5 @@
-import { childRepository, parseRepository, quoteInput, type Repository } from '../oci';
+import { childRepository, parseRepository, type Repository } from '../oci';
+import { quoteInput } from '../util/safe-text';
 import { parseJsonObject, SchemaValidationError, validateAttachment, validateRegistration } from '../schema';
 import { buildAttestationArtifact } from './artifact';
 import type { ClientPool } from './client-pool';
@@ -87,15 +88,34 @@ export class OciRegistryPlugin {
     const artifact = buildAttestationArtifact(input.envelope);
     const target = artifactRepository(repository, prefix, artifact.envelopeHex);
     const client = this.clients.get(repository.registry, { username, password });
-    await Promise.all([
-      client.pushBlob(target, artifact.config.bytes, { signal, digest: artifact.config.descriptor.digest }),
-      client.pushBlob(target, artifact.layer.bytes, { signal, digest: artifact.layer.descriptor.digest }),
+    await pushBoth(signal, (both) => [
+      client.pushBlob(target, artifact.config.bytes, { signal: both, digest: artifact.config.descriptor.digest }),
+      client.pushBlob(target, artifact.layer.bytes, { signal: both, digest: artifact.layer.descriptor.digest }),
     ]);
     const digest = await client.pushManifest(target, TAG, artifact.manifest.bytes, artifact.manifest.mediaType, { signal });
     const result = { reference: `${target.toString()}:${TAG}`, digest, size: artifact.layer.descriptor.size };
     this.logger.info('attestation pushed', { ...result, ms: Math.round(performance.now() - started) });
     return result;
   }
+}
+
+/**
+ * Runs the blob uploads side by side; the first failure cancels the other,
+ * so a failed Execute leaves no upload retrying after the call has answered.
+ */
+async function pushBoth(signal: AbortSignal | undefined, start: (both: AbortSignal) => Promise<unknown>[]): Promise<void> {
+  const siblings = new AbortController();
+  const both = signal ? AbortSignal.any([signal, siblings.signal]) : siblings.signal;
+  let failure: { error: unknown } | undefined;
+  const uploads = start(both).map((p) =>
+    p.catch((error: unknown) => {
+      // Keep the failure that caused the cancel, not the cancel it caused.
+      failure ??= { error };
+      siblings.abort();
+    }),
+  );
+  await Promise.all(uploads);
+  if (failure) throw failure.error;
 }
 
 /** `<repository>/<prefix>-<hex>`, or a clear error when the prefix can't form a valid name. */

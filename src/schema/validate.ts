@@ -1,5 +1,6 @@
 import type { ErrorObject } from 'ajv';
 import type { CompiledValidator } from '../gen/validators';
+import { safeText } from '../util/safe-text';
 
 /** A payload that is not valid JSON, or not what the schema accepts. */
 export class SchemaValidationError extends Error {
@@ -52,19 +53,27 @@ export function parseJsonObject(payload: Uint8Array | string): Record<string, un
   return value as Record<string, unknown>;
 }
 
+/** Property names come from the user's JSON: escaped and capped like any input. */
+function quoteName(name: string): string {
+  return `'${safeText(name, 64)}'`;
+}
+
+/** Extra properties named in one message; the rest are counted. */
+const MAX_NAMED = 5;
+
 /** Groups Ajv's errors into sentences: all missing properties at once, each extra one by name. */
 function describeErrors(errors: ErrorObject[]): string[] {
   const missing: string[] = [];
   const extra: string[] = [];
   const other: string[] = [];
   for (const e of errors) {
-    const where = e.instancePath ? `'${e.instancePath.slice(1).replace(/\//g, '.')}'` : 'the payload';
+    const where = e.instancePath ? quoteName(e.instancePath.slice(1).replace(/\//g, '.')) : 'the payload';
     switch (e.keyword) {
       case 'required':
-        missing.push(`'${(e.params as { missingProperty: string }).missingProperty}'`);
+        missing.push(quoteName((e.params as { missingProperty: string }).missingProperty));
         break;
       case 'additionalProperties':
-        extra.push(`'${(e.params as { additionalProperty: string }).additionalProperty}'`);
+        extra.push(quoteName((e.params as { additionalProperty: string }).additionalProperty));
         break;
       case 'minLength':
         other.push(
@@ -82,6 +91,9 @@ function describeErrors(errors: ErrorObject[]): string[] {
   }
   const out: string[] = [];
   if (missing.length) out.push(`missing ${missing.length > 1 ? 'properties' : 'property'}: ${missing.join(', ')}`);
-  if (extra.length) out.push(`${extra.length > 1 ? 'properties' : 'property'} ${extra.join(', ')} not allowed`);
+  if (extra.length) {
+    const shown = extra.slice(0, MAX_NAMED).join(', ') + (extra.length > MAX_NAMED ? ` and ${extra.length - MAX_NAMED} more` : '');
+    out.push(`${extra.length > 1 ? 'properties' : 'property'} ${shown} not allowed`);
+  }
   return out.concat(other);
 }

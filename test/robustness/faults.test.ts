@@ -292,7 +292,11 @@ suite('faults between the plugin and a token-auth registry', () => {
       reason: string;
       expectCode: grpc.status;
       expectText: RegExp;
-      /** Operations that reach the faulted request (each must be tried exactly once). */
+      /**
+       * Operations that may reach the faulted request, each at most once. The two
+       * blob uploads run side by side and the first failure cancels the other, so
+       * the sibling's request may never be sent: at least one hit is required.
+       */
       operations: number;
       /** Sends per operation allowed: a 401 on a cached token earns one re-authentication. */
       perOperation?: number;
@@ -397,7 +401,7 @@ suite('faults between the plugin and a token-auth registry', () => {
         expect({ code: grpc.status[err.code], details: err.details }).toMatchObject({ code: grpc.status[c.expectCode] });
         expect(err.details).toMatch(c.expectText);
         expect(messageProblems(err.details)).toEqual([]);
-        expect(hits).toBeGreaterThanOrEqual(c.operations);
+        expect(hits).toBeGreaterThanOrEqual(1);
         expect(hits).toBeLessThanOrEqual(c.operations * (c.perOperation ?? 1));
         // Well under one backoff step: nothing was retried.
         expect(ms).toBeLessThan(2000);

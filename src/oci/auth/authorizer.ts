@@ -10,7 +10,8 @@ import { AuthenticationError, PermissionError } from '../errors';
 import { headerValues, type HttpRequest, type HttpResponse, type HttpTransport } from '../http';
 import type { ResolvedClientOptions } from '../options';
 import type { Repository } from '../reference';
-import { discard, parseErrorBody, readLimited } from '../response';
+import { credentialForms } from '../redact';
+import { discard, errorBodySummary } from '../response';
 import { parseChallenges, pickChallenge, type Challenge } from './challenge';
 import { TokenCache } from './token-cache';
 import { basicAuthorization, fetchToken } from './token-fetch';
@@ -44,7 +45,8 @@ export class Authorizer {
   /** Every secret this client holds, for scrubbing remote-supplied text. */
   secrets(): string[] {
     const out = [...this.tokens.tokens(), ...this.refreshTokens.values()];
-    if (this.opts.credentials) out.push(this.opts.credentials.password);
+    const creds = this.opts.credentials;
+    if (creds) out.push(...credentialForms(creds.username, creds.password));
     return out;
   }
 
@@ -132,16 +134,16 @@ export class Authorizer {
 
   private async unauthorized(res: HttpResponse, scope: string): Promise<Error> {
     const challenge = pickChallenge(parseChallenges(headerValues(res, 'www-authenticate')));
-    const { bytes } = await readLimited(res, this.opts.errorBodyLimit).catch(() => ({ bytes: new Uint8Array() }));
-    const errors = parseErrorBody(bytes, this.secrets());
+    const { errors, summary } = await errorBodySummary(res, this.opts.errorBodyLimit, this.secrets());
     const host = res.url.host;
+    const reason = summary ? ` (${summary})` : '';
     if (!this.opts.credentials) {
-      return new AuthenticationError(host, 'the registry requires credentials and none were provided');
+      return new AuthenticationError(host, `the registry requires credentials and none were provided${reason}`);
     }
     if (challenge?.params.error === 'insufficient_scope' || errors.some((e) => e.code === 'DENIED')) {
-      return new PermissionError(host, 401, `insufficient permissions for ${scope}`, errors);
+      return new PermissionError(host, 401, `insufficient permissions for ${scope}${reason}`, errors);
     }
-    return new AuthenticationError(host, 'the registry rejected the provided credentials');
+    return new AuthenticationError(host, `the registry rejected the provided credentials${reason}`);
   }
 }
 

@@ -9,7 +9,7 @@ import { AuthenticationError, InsecureRequestError, PermissionError, RegistryErr
 import type { HttpRequest, HttpResponse, HttpTransport } from '../http';
 import type { Credentials } from '../options';
 import { redactUrl } from '../redact';
-import { discard, readLimited, responseError } from '../response';
+import { discard, errorBodySummary, readLimited, responseError } from '../response';
 import { decideRealmCredentials } from './realm-policy';
 import type { FetchedToken } from './token-cache';
 
@@ -90,16 +90,16 @@ function oauthRequest(realm: URL, req: TokenRequest, grant: Record<string, strin
 }
 
 async function finish(res: HttpResponse, req: TokenRequest): Promise<TokenGrant> {
-  if (res.status === 401) {
-    await discard(res);
+  if (res.status === 401 || res.status === 403) {
+    const { errors, summary } = await errorBodySummary(res, req.errorBodyLimit, req.secrets());
+    const reason = summary ? ` (${summary})` : '';
+    if (res.status === 403) {
+      throw new PermissionError(req.registryHost, 403, `the token endpoint denied access to ${req.scopes.join(' ')}${reason}`, errors);
+    }
     throw new AuthenticationError(
       req.registryHost,
-      req.credentials ? 'the token endpoint rejected the provided credentials' : 'the registry requires credentials and none were provided',
+      (req.credentials ? 'the token endpoint rejected the provided credentials' : 'the registry requires credentials and none were provided') + reason,
     );
-  }
-  if (res.status === 403) {
-    await discard(res);
-    throw new PermissionError(req.registryHost, 403, `the token endpoint denied access to ${req.scopes.join(' ')}`);
   }
   if (res.status !== 200) {
     throw await responseError(res, { limit: req.errorBodyLimit, secrets: req.secrets(), now: req.now() });

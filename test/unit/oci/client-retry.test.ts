@@ -22,6 +22,26 @@ const manifest = Buffer.from('{"schemaVersion":2}');
 const methods = () => reg.requests.map((r) => `${r.method} ${r.path.replace(/uploads\/.+$/, 'uploads/<id>').replace(/sha256:\w+/, '<d>')}`);
 
 describe('transient failures', () => {
+  it('retries a connection lost in the middle of a response body', async () => {
+    const client = clientFor();
+    const repo = repoOn(reg, 'r');
+    const digest = await client.pushManifest(repo, 'latest', manifest, MEDIA_TYPES.ociManifest);
+    let cuts = 1;
+    reg.intercept = (req, res) => {
+      if (req.method === 'GET' && req.path.includes('/manifests/') && cuts-- > 0) {
+        res.writeHead(200, { 'content-type': MEDIA_TYPES.ociManifest, 'content-length': String(manifest.byteLength) });
+        res.write(manifest.subarray(0, 5));
+        // Headers and a few bytes, then the connection dies.
+        setImmediate(() => res.socket?.destroy());
+        return true;
+      }
+      return false;
+    };
+    const got = await client.getManifest(repo, 'latest');
+    expect(got.digest).toBe(digest);
+    expect(cuts).toBe(-1);
+  });
+
   it('retries a 503 on manifest PUT, then succeeds', async () => {
     let failures = 1;
     reg.intercept = (req, res) => {

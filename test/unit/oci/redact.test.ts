@@ -1,5 +1,5 @@
 import { RegistryError } from '../../../src/oci/errors';
-import { redactUrl, scrubSecrets } from '../../../src/oci/redact';
+import { credentialForms, redactUrl, scrubSecrets } from '../../../src/oci/redact';
 import { parseErrorBody } from '../../../src/oci/response';
 
 describe('redactUrl', () => {
@@ -36,5 +36,19 @@ describe('secret scrubbing', () => {
     expect(parseErrorBody(Buffer.from('<html>'))).toEqual([]);
     expect(parseErrorBody(Buffer.from('{"errors":"x"}'))).toEqual([]);
     expect(parseErrorBody(Buffer.from('{"errors":[{"code":1}]}'))).toEqual([{ code: 'UNKNOWN', message: '' }]);
+  });
+});
+
+describe('credentialForms', () => {
+  it('covers the password, user:password and their base64 and form-encoded forms', () => {
+    const forms = credentialForms('alice', 'p@ss w/rd+1');
+    const basic = Buffer.from('alice:p@ss w/rd+1').toString('base64');
+    const text = `Authorization: Basic ${basic}; pw=${Buffer.from('p@ss w/rd+1').toString('base64url')}; form password=p%40ss+w%2Frd%2B1; raw alice:p@ss w/rd+1`;
+    const out = scrubSecrets(text, forms);
+    expect(out).not.toContain(basic);
+    expect(out).not.toContain('p@ss w/rd+1');
+    expect(out).not.toContain('p%40ss+w%2Frd%2B1');
+    expect(out).not.toContain(Buffer.from('p@ss w/rd+1').toString('base64url'));
+    expect(out).toBe('Authorization: Basic <redacted>; pw=<redacted>; form password=<redacted>; raw <redacted>');
   });
 });

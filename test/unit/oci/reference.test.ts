@@ -42,6 +42,7 @@ describe('parseRepository: invalid', () => {
     ['ghcr.io:/a', /port ""/],
     ['[::1/a', /missing "\]"/],
     ['[zz::1]:5000/a', /malformed IPv6/],
+    ['[fe80::1%eth0]:5000/org/repo', /zone ids/],
     ['::1:5000/a', /IPv6 addresses must be written in brackets/],
     ['999.1.1.1:5000/a', /malformed IPv4/],
     ['ghcr.io/org/repo:latest', /must not include a tag/],
