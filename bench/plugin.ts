@@ -3,7 +3,7 @@
  * Chainloop's control plane launches it (src/host: magic cookie, go-plugin
  * variables, AutoMTLS client certificate), driven over gRPC only.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import {
@@ -107,6 +107,22 @@ export function procMemory(pid: number): ProcMemory {
     return Number(m[1]) * 1024;
   };
   return { rss: kib('VmRSS'), hwm: kib('VmHWM') };
+}
+
+/**
+ * Resets VmHWM to the current RSS (writing 5 to clear_refs, Linux >= 4.0), so
+ * a later VmHWM is the peak of what happened since, not the startup peak.
+ * Returns false where the kernel refuses it; the caller then reports the
+ * startup peak alongside.
+ */
+export function resetPeakRss(pid: number): boolean {
+  try {
+    writeFileSync(`/proc/${pid}/clear_refs`, '5');
+  } catch {
+    return false;
+  }
+  const m = procMemory(pid);
+  return m.hwm <= m.rss * 1.05;
 }
 
 /** The node process behind the executable (the shebang runs `env node`, which execs node: same pid). */

@@ -71,7 +71,10 @@ export function notes(results: CaseResult[]): string[] {
       out.push(`${tag}: plugin's own push ${d.pluginPushMs} ms; gRPC transfer into the plugin + decode + response ${d.grpcAndDecodeMs} ms`);
     }
     if (d.idlePeakBytes !== undefined) {
-      out.push(`${tag}: VmHWM before the Execute (startup peak) ${fmt(d.idlePeakBytes / 2 ** 20)} MiB`);
+      out.push(
+        `${tag}: startup peak (VmHWM before the Execute) ${fmt(d.idlePeakBytes / 2 ** 20)} MiB, ` +
+          (d.peakResetBeforeExecute ? 'reset before the Execute' : 'could not be reset: included in the peak'),
+      );
     }
   }
   return out;

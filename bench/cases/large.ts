@@ -7,7 +7,7 @@
  */
 import { makeDistinct } from '../envelopes';
 import { Floor } from '../floor';
-import { procMemory, startBenchPlugin } from '../plugin';
+import { procMemory, resetPeakRss, startBenchPlugin } from '../plugin';
 import type { BenchMode } from '../registry';
 import { msSince, round } from '../stats';
 import type { BenchContext } from '../types';
@@ -38,12 +38,15 @@ export async function largeCase(ctx: BenchContext, mode: BenchMode, envelope: Bu
   let pluginMs: number;
   let idle: number;
   let idleHwm: number;
+  let peakReset = false;
   let peak: number;
   let pushMs: number | undefined;
   let error: unknown;
   try {
     await sleep(300);
     ({ rss: idle, hwm: idleHwm } = procMemory(bp.plugin.pid));
+    peakReset = resetPeakRss(bp.plugin.pid);
+    if (peakReset) idle = procMemory(bp.plugin.pid).rss;
     makeDistinct(envelope);
     // Encoded before the clock starts: see BenchPlugin.executeEncoded.
     let request: Buffer | undefined = bp.encodeExecute(envelope);
@@ -102,8 +105,9 @@ export async function largeCase(ctx: BenchContext, mode: BenchMode, envelope: Bu
     details: {
       peakBytes: peak,
       idleBytes: idle,
-      /** VmHWM before the Execute: the startup peak, already part of `peak`. */
+      /** VmHWM before the Execute: the startup peak (part of `peak` only when it could not be reset). */
       idlePeakBytes: idleHwm,
+      peakResetBeforeExecute: peakReset,
       envelopeBytes: envelope.length,
     },
   });

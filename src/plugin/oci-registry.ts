@@ -104,8 +104,13 @@ export class OciRegistryPlugin {
  * so a failed Execute leaves no upload retrying after the call has answered.
  */
 async function pushBoth(signal: AbortSignal | undefined, start: (both: AbortSignal) => Promise<unknown>[]): Promise<void> {
+  // A plain controller fed by the call's signal, not AbortSignal.any: on Node 20
+  // a derived signal can be garbage-collected while work still waits on it.
   const siblings = new AbortController();
-  const both = signal ? AbortSignal.any([signal, siblings.signal]) : siblings.signal;
+  const both = siblings.signal;
+  const forward = (): void => siblings.abort(signal?.reason);
+  if (signal?.aborted) forward();
+  else signal?.addEventListener('abort', forward, { once: true });
   let failure: { error: unknown } | undefined;
   const uploads = start(both).map((p) =>
     p.catch((error: unknown) => {
@@ -114,7 +119,11 @@ async function pushBoth(signal: AbortSignal | undefined, start: (both: AbortSign
       siblings.abort();
     }),
   );
-  await Promise.all(uploads);
+  try {
+    await Promise.all(uploads);
+  } finally {
+    signal?.removeEventListener('abort', forward);
+  }
   if (failure) throw failure.error;
 }
 
