@@ -14,6 +14,7 @@ import { resolve } from 'node:path';
 import { mkdirSync } from 'node:fs';
 import { largeCase } from './cases/large';
 import { latencyCase } from './cases/latency';
+import { buildGoHost } from './gohost-driver';
 import { requestsCase } from './cases/requests';
 import { startupCase } from './cases/startup';
 import { throughputCase } from './cases/throughput';
@@ -59,7 +60,13 @@ async function main(): Promise<number> {
   const registries = new Map<BenchMode, BenchRegistry>();
   const t0 = Date.now();
   const log = (m: string): void => console.log(`[${((Date.now() - t0) / 1000).toFixed(1).padStart(6)} s] ${m}`);
-  const ctx: BenchContext = { params, registries, log, record: (r) => results.push(r) };
+  let goHost: string | undefined;
+  if (only.has('latency') || only.has('throughput')) {
+    const built = buildGoHost();
+    if ('path' in built) goHost = built.path;
+    else log(`Go go-plugin host unavailable (${built.missing}): latency and throughput are driven by the TypeScript client only`);
+  }
+  const ctx: BenchContext = { params, registries, goHost, log, record: (r) => results.push(r) };
 
   const run = async (name: string, mode: BenchMode | 'n/a', fn: () => Promise<void>): Promise<void> => {
     const started = Date.now();

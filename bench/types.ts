@@ -70,6 +70,8 @@ export interface CaseOutcome {
 export interface BenchContext {
   params: Params;
   registries: Map<BenchMode, BenchRegistry>;
+  /** The Go go-plugin host executable (load-driver mode); undefined when Go is missing. */
+  goHost: string | undefined;
   log(message: string): void;
   record(result: CaseResult): void;
 }

@@ -20,6 +20,7 @@ import { parseDebugListen, parsePluginEnv, readLogLevel } from './goplugin/env';
 import { formatHandshake } from './goplugin/handshake';
 import { guardCrashes, handleSignals, redirectConsole, sealStdout, watchParent } from './goplugin/lifecycle';
 import { createLogger, formatConsoleArgs, formatLogLine, type LogLevel, type ProcessLogger } from './goplugin/log';
+import { createBatchedWriter } from './goplugin/log-writer';
 import { startPluginServer, type ListenSpec, type PluginServer, type TlsSpec } from './goplugin/serve';
 import { generateCertificate } from './goplugin/tls';
 import { createFanoutServer, type FanoutServer } from './plugin/server';
@@ -90,7 +91,10 @@ function writeStream(stream: NodeJS.WriteStream, text: string): Promise<void> {
 }
 
 function makeLogger(level: LogLevel): ProcessLogger {
-  return createLogger({ level, write: (line) => process.stderr.write(line) });
+  const stderr = createBatchedWriter((text) => process.stderr.write(text));
+  // 'exit' runs for process.exit() and after a fatal error alike; pipe writes are synchronous then.
+  process.on('exit', () => stderr.flush());
+  return createLogger({ level, write: (line) => stderr.write(line) });
 }
 
 /** Everything that keeps stray output and crashes from reaching the host raw. */

@@ -7,6 +7,7 @@
 import { assertNoFailures, drive, type DriveResult } from '../drive';
 import { makeEnvelopes } from '../envelopes';
 import { Floor } from '../floor';
+import { DRIVER_LABEL, GoHostDriver, type Side } from '../gohost-driver';
 import { cpuMs, startBenchPlugin } from '../plugin';
 import type { BenchMode } from '../registry';
 import { round, summarize } from '../stats';
@@ -25,8 +26,14 @@ function combine(runs: DriveResult[]): { rate: number; p99: number; p50: number;
   };
 }
 
-function perAttestation(c: { plugin: number; bench: number; registry: number }, n: number): Record<string, number> {
+function perAttestation(c: CpuTotals, n: number): Record<string, number> {
   return { plugin: round(c.plugin / n), benchHost: round(c.bench / n), registry: round(c.registry / n) };
+}
+
+interface CpuTotals {
+  plugin: number;
+  bench: number;
+  registry: number;
 }
 
 export async function throughputCase(ctx: BenchContext, mode: BenchMode, concurrency: number, count: number): Promise<void> {
@@ -35,72 +42,96 @@ export async function throughputCase(ctx: BenchContext, mode: BenchMode, concurr
   const { envelopeBytes } = ctx.params;
   const bp = await startBenchPlugin(r);
   const floor = new Floor(r);
+  const goHost = ctx.goHost ? await GoHostDriver.start(ctx.goHost, r) : undefined;
   try {
     const execute = (e: Buffer) => bp.execute(e);
     const floorPush = (e: Buffer) => floor.push(e);
     const warm = Math.max(ctx.params.warmup, concurrency);
     assertNoFailures('plugin warm-up', await drive(makeEnvelopes(warm, envelopeBytes), concurrency, execute));
     assertNoFailures('floor warm-up', await drive(makeEnvelopes(warm, envelopeBytes), concurrency, floorPush));
+    if (goHost) assertNoFailures('Go host warm-up', await goHost.execute(warm, concurrency, envelopeBytes));
 
     const half = Math.ceil(count / 2);
-    const pluginEnvs = makeEnvelopes(count, envelopeBytes);
-    const floorEnvs = makeEnvelopes(count, envelopeBytes);
-    const floorRuns: DriveResult[] = [];
-    const pluginRuns: DriveResult[] = [];
-    // CPU per attestation of each process: on 2 cores the runs are CPU-bound,
-    // so this is what decides the throughput ratio.
-    const cpu = { plugin: { plugin: 0, bench: 0, registry: 0 }, floor: { plugin: 0, bench: 0, registry: 0 } };
-    const measured = async (side: 'plugin' | 'floor', envs: Buffer[]): Promise<DriveResult> => {
-      const before = { plugin: cpuMs(bp.plugin.pid), bench: cpuMs(process.pid), registry: cpuMs(r.reg.pid) };
-      const d = await drive(envs, concurrency, side === 'plugin' ? execute : floorPush);
-      cpu[side].plugin += cpuMs(bp.plugin.pid) - before.plugin;
-      cpu[side].bench += cpuMs(process.pid) - before.bench;
-      cpu[side].registry += cpuMs(r.reg.pid) - before.registry;
-      return d;
+    const envs: Record<Exclude<Side, 'gohost'>, Buffer[]> = {
+      plugin: makeEnvelopes(count, envelopeBytes),
+      floor: makeEnvelopes(count, envelopeBytes),
     };
-    floorRuns.push(await measured('floor', floorEnvs.slice(0, half)));
-    pluginRuns.push(await measured('plugin', pluginEnvs.slice(0, half)));
-    pluginRuns.push(await measured('plugin', pluginEnvs.slice(half)));
-    floorRuns.push(await measured('floor', floorEnvs.slice(half)));
-    assertNoFailures('floor throughput', ...floorRuns);
+    const runs: Record<Side, DriveResult[]> = { plugin: [], floor: [], gohost: [] };
+    // CPU per attestation of each process: on 2 cores the runs are CPU-bound,
+    // so this is what decides the throughput ratio. "bench" is the client:
+    // this process for the floor and the TS client, the Go host for its side.
+    const cpu: Record<Side, CpuTotals> = {
+      plugin: { plugin: 0, bench: 0, registry: 0 },
+      floor: { plugin: 0, bench: 0, registry: 0 },
+      gohost: { plugin: 0, bench: 0, registry: 0 },
+    };
+    const pidsOf = (side: Side): { plugin: number | undefined; bench: number } =>
+      side === 'gohost' ? { plugin: goHost!.pids.plugin, bench: goHost!.pids.host } : { plugin: bp.plugin.pid, bench: process.pid };
+    const measured = async (side: Side, part: 0 | 1): Promise<void> => {
+      const pids = pidsOf(side);
+      const read = (): CpuTotals => ({
+        plugin: side === 'floor' || pids.plugin === undefined ? 0 : cpuMs(pids.plugin),
+        bench: cpuMs(pids.bench),
+        registry: cpuMs(r.reg.pid),
+      });
+      const before = read();
+      const size = part === 0 ? half : count - half;
+      const d =
+        side === 'gohost'
+          ? await goHost!.execute(size, concurrency, envelopeBytes)
+          : await drive(envs[side].slice(part * half, part * half + size), concurrency, side === 'plugin' ? execute : floorPush);
+      const after = read();
+      for (const k of ['plugin', 'bench', 'registry'] as const) cpu[side][k] += after[k] - before[k];
+      runs[side].push(d);
+    };
+    // Halves ordered so drift hits every side alike: F P G G P F.
+    const sides: Side[] = goHost ? ['floor', 'plugin', 'gohost'] : ['floor', 'plugin'];
+    for (const side of sides) await measured(side, 0);
+    for (const side of [...sides].reverse()) await measured(side, 1);
+    assertNoFailures('floor throughput', ...runs.floor);
 
-    const p = combine(pluginRuns);
-    const f = combine(floorRuns);
-    const ratio = p.rate / f.rate;
-    ctx.record({
-      name: `throughput c=${concurrency} (${count})`,
-      mode,
-      value: round(p.rate, 1),
-      unit: 'att/s',
-      baseline: round(f.rate, 1),
-      baselineLabel: 'floor',
-      ratio: round(ratio),
-      target: 'ratio ≥ 0.8, 0 failures',
-      met: ratio >= 0.8 && p.failures === 0,
-      details: {
-        plugin: p,
-        floor: f,
-        cpuMsPerAttestation: {
-          plugin: perAttestation(cpu.plugin, p.n),
-          floor: perAttestation(cpu.floor, f.n),
+    const f = combine(runs.floor);
+    const judged: Side = goHost ? 'gohost' : 'plugin';
+    for (const side of sides.filter((x) => x !== 'floor')) {
+      const p = combine(runs[side]);
+      const ratio = p.rate / f.rate;
+      const target = side === judged;
+      ctx.record({
+        name: `throughput c=${concurrency} (${count})${DRIVER_LABEL[side]}`,
+        mode,
+        value: round(p.rate, 1),
+        unit: 'att/s',
+        baseline: round(f.rate, 1),
+        baselineLabel: 'floor',
+        ratio: round(ratio),
+        target: target ? 'ratio ≥ 0.8, 0 failures' : '0 failures',
+        met: target ? ratio >= 0.8 && p.failures === 0 : p.failures === 0,
+        details: {
+          plugin: p,
+          floor: f,
+          cpuMsPerAttestation: {
+            plugin: perAttestation(cpu[side], p.n),
+            floor: perAttestation(cpu.floor, f.n),
+          },
+          pluginFailures: runs[side].flatMap((d) => d.failures).slice(0, 5),
         },
-        pluginFailures: pluginRuns.flatMap((d) => d.failures).slice(0, 5),
-      },
-    });
-    ctx.record({
-      name: `throughput c=${concurrency} p99`,
-      mode,
-      value: round(p.p99),
-      unit: 'ms',
-      baseline: round(f.p99),
-      baselineLabel: 'floor',
-      ratio: round(p.p99 / f.p99),
-      target: '-',
-      met: null,
-    });
+      });
+      ctx.record({
+        name: `throughput c=${concurrency} p99${DRIVER_LABEL[side]}`,
+        mode,
+        value: round(p.p99),
+        unit: 'ms',
+        baseline: round(f.p99),
+        baselineLabel: 'floor',
+        ratio: round(p.p99 / f.p99),
+        target: '-',
+        met: null,
+      });
+    }
     // Plugin failures fail the case after its figures are recorded.
-    assertNoFailures('plugin throughput', ...pluginRuns);
+    assertNoFailures('plugin throughput', ...runs.plugin, ...runs.gohost);
   } finally {
+    await goHost?.stop();
     await bp.stop();
     await floor.close();
   }

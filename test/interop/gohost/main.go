@@ -34,11 +34,15 @@ func main() {
 	username := flag.String("username", "gohost", "registration username (registry mode)")
 	password := flag.String("password", "gohost-secret-pw", "registration password (registry mode)")
 	verbose := flag.Bool("v", false, "print the host's captured log at the end")
+	driveRepository := flag.String("drive", "", "load-driver mode for the benchmarks: register REPOSITORY, then run the commands read from stdin (see driver.go)")
 	flag.Parse()
 
 	if *pluginPath == "" || (*registry != "" && *envelope == "") {
 		fmt.Fprintln(os.Stderr, "usage: gohost -plugin PATH [-registry HOST:PORT -envelope FILE] [-v]")
 		os.Exit(exitUsage)
+	}
+	if *pluginPath != "" && *driveRepository != "" {
+		os.Exit(runDriver(*pluginPath, *driveRepository, *username, *password))
 	}
 	abs, err := filepath.Abs(*pluginPath)
 	if err != nil {

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"io"
 	"os/exec"
 
 	"github.com/hashicorp/go-hclog"
@@ -43,7 +44,7 @@ func (fanOutGRPCPlugin) GRPCClient(_ context.Context, _ *plugin.GRPCBroker, conn
 // newClient builds the go-plugin client with the control plane's settings.
 // stderr receives a raw copy of every plugin stderr line (go-plugin writes it
 // before it tries to parse the line).
-func newClient(path string, logger hclog.Logger, stderr *lockedBuffer) *plugin.Client {
+func newClient(path string, logger hclog.Logger, stderr io.Writer) *plugin.Client {
 	return plugin.NewClient(&plugin.ClientConfig{
 		HandshakeConfig:  handshake,
 		Plugins:          map[string]plugin.Plugin{pluginName: &fanOutGRPCPlugin{}},

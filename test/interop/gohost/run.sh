@@ -53,18 +53,8 @@ if [ ! -x "$PLUGIN_SRC" ]; then
 fi
 [ -x "$PLUGIN_SRC" ] || die "$PLUGIN_SRC is still missing after make build"
 
-# --- Go stubs from the contract proto, then the host (GOPATH mode, offline) --
-GOPATH_DIR="$HERE/.gopath"
-STUB_PKG=gohostapi
-export GO111MODULE=off GOFLAGS= GOPROXY=off GOSUMDB=off GOTOOLCHAIN=local
-export GOPATH="$GOPATH_DIR:/usr/share/gocode" GOCACHE="$GOPATH_DIR/cache"
-rm -rf "$GOPATH_DIR/src/$STUB_PKG"
-mkdir -p "$GOPATH_DIR/src/$STUB_PKG" "$GOCACHE"
-protoc -I "$ROOT/proto" \
-  --go_out="plugins=grpc,paths=source_relative,Mapi/fanout.proto=$STUB_PKG/api,Mgoogle/protobuf/timestamp.proto=github.com/golang/protobuf/ptypes/timestamp:$GOPATH_DIR/src/$STUB_PKG" \
-  "$ROOT/proto/api/fanout.proto" || die "protoc could not generate the Go stubs"
-(cd "$HERE" && go vet . && go build -o "$HERE/gohost" .) || die "building the Go host failed"
-echo "gohost: built host with $(go version | cut -d' ' -f3), go-plugin $(dpkg-query -W -f='${Version}' golang-github-hashicorp-go-plugin-dev 2>/dev/null || echo '?')"
+# --- the host (Go stubs from the contract proto, GOPATH mode, offline) ---------
+bash "$HERE/build.sh" || die "building the Go host failed"
 
 # --- a plugin directory holding the executable alone ------------------------
 # Chainloop loads plugins from a directory; a copy with nothing beside it
