@@ -4,14 +4,7 @@
  * bundle (the npm reflection packages read .proto files at run time).
  */
 import type { ServerDuplexStream } from '@grpc/grpc-js';
-import { fromBinary, toBinary } from '@bufbuild/protobuf';
-import {
-  FileDescriptorProtoSchema,
-  FileDescriptorSetSchema,
-  type DescriptorProto,
-  type EnumDescriptorProto,
-  type FileDescriptorProto,
-} from '@bufbuild/protobuf/wkt';
+import type { DescriptorProto, EnumDescriptorProto, FileDescriptorProto } from '@bufbuild/protobuf/wkt';
 import type {
   ServerReflectionRequest,
   ServerReflectionResponse,
@@ -19,6 +12,15 @@ import type {
 } from '../gen/grpc/reflection/v1/reflection';
 import type { ServerReflectionServer as ServerReflectionServerV1Alpha } from '../gen/grpc/reflection/v1alpha/reflection';
 import { OpenStreams } from './streams';
+
+/**
+ * @bufbuild/protobuf's descriptor schemas are built when their module loads
+ * (~15 ms): loaded on the first reflection request, not at every launch.
+ */
+/* eslint-disable @typescript-eslint/no-require-imports */
+const protobuf = (): typeof import('@bufbuild/protobuf') => require('@bufbuild/protobuf') as typeof import('@bufbuild/protobuf');
+const wkt = (): typeof import('@bufbuild/protobuf/wkt') => require('@bufbuild/protobuf/wkt') as typeof import('@bufbuild/protobuf/wkt');
+/* eslint-enable @typescript-eslint/no-require-imports */
 
 /** gRPC status codes used in error_response. */
 const NOT_FOUND = 5;
@@ -38,6 +40,8 @@ export class DescriptorIndex {
   private readonly messages = new Set<string>();
 
   constructor(files: readonly FileDescriptorProto[]) {
+    const { toBinary } = protobuf();
+    const { FileDescriptorProtoSchema } = wkt();
     for (const file of files) {
       this.files.set(file.name, {
         name: file.name,
@@ -57,7 +61,7 @@ export class DescriptorIndex {
   }
 
   static fromBinary(descriptorSet: Uint8Array): DescriptorIndex {
-    return new DescriptorIndex(fromBinary(FileDescriptorSetSchema, descriptorSet).file);
+    return new DescriptorIndex(protobuf().fromBinary(wkt().FileDescriptorSetSchema, descriptorSet).file);
   }
 
   static fromBase64(descriptorSetBase64: string): DescriptorIndex {
@@ -197,7 +201,7 @@ export function answerReflection(
  * two differ only in package). Open streams are ended at shutdown.
  */
 export function createReflectionService(
-  index: DescriptorIndex,
+  descriptors: () => DescriptorIndex,
   serviceNames: () => readonly string[],
   open: OpenStreams,
 ): ServerReflectionServer & ServerReflectionServerV1Alpha {
@@ -206,7 +210,7 @@ export function createReflectionService(
       open.add(call);
       call.on('data', (request: ServerReflectionRequest) => {
         try {
-          call.write(answerReflection(index, serviceNames(), request));
+          call.write(answerReflection(descriptors(), serviceNames(), request));
         } catch {
           // stream already gone
         }

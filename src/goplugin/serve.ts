@@ -153,7 +153,9 @@ export async function startPluginServer(options: ServeOptions): Promise<PluginSe
   const health = new HealthRegistry();
   const idleStreams = new OpenStreams();
   const reflectionStreams = new OpenStreams();
-  const index = DescriptorIndex.fromBase64(options.descriptorSetBase64);
+  // Decoded on the first reflection request (grpcurl), not on every launch: startup time is on the host's path.
+  let index: DescriptorIndex | undefined;
+  const descriptors = (): DescriptorIndex => (index ??= DescriptorIndex.fromBase64(options.descriptorSetBase64));
 
   let stopPromise: Promise<void> | undefined;
   let resolveStopped!: (reason: string) => void;
@@ -180,7 +182,7 @@ export async function startPluginServer(options: ServeOptions): Promise<PluginSe
   );
   add(GRPCStdioService, createStdioService(idleStreams));
   add(GRPCBrokerService, createBrokerService(idleStreams));
-  const reflection = createReflectionService(index, () => serviceNames, reflectionStreams);
+  const reflection = createReflectionService(descriptors, () => serviceNames, reflectionStreams);
   add(ReflectionV1Service, reflection);
   add(ReflectionV1AlphaService, reflection);
 

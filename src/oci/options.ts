@@ -77,7 +77,7 @@ export const FAST_RETRY: Readonly<RetryOptions> = Object.freeze({
 export const DEFAULT_AGENT_OPTIONS = Object.freeze({
   keepAliveTimeout: 30_000,
   keepAliveMaxTimeout: 600_000,
-  connections: 16,
+  connections: 64,
 });
 
 /** Connect (TCP + TLS) timeout for loopback registries, which answer in milliseconds or not at all. */
