@@ -15,6 +15,7 @@ import {
   HEALTH_SERVICE_NAME,
   MAX_UNIX_SOCKET_PATH_BYTES,
   SHUTDOWN_GRACE_MS,
+  NO_CHANNELZ,
   UNLIMITED_MESSAGE_OPTIONS,
 } from './constants';
 import { createBrokerService, createControllerService, createStdioService } from './controller';
@@ -148,7 +149,7 @@ function delay(ms: number): Promise<'timeout'> {
 export async function startPluginServer(options: ServeOptions): Promise<PluginServer> {
   const { logger } = options;
   const graceMs = options.shutdownGraceMs ?? SHUTDOWN_GRACE_MS;
-  const server = new grpc.Server({ ...UNLIMITED_MESSAGE_OPTIONS });
+  const server = new grpc.Server({ ...UNLIMITED_MESSAGE_OPTIONS, ...NO_CHANNELZ });
 
   const health = new HealthRegistry();
   const idleStreams = new OpenStreams();

@@ -19,6 +19,7 @@ import {
   HEALTH_SERVICE_NAME,
   MAGIC_COOKIE_KEY,
   MAGIC_COOKIE_VALUE,
+  NO_CHANNELZ,
   UNLIMITED_MESSAGE_OPTIONS,
 } from '../goplugin/constants';
 import { parseHandshake, type ParsedHandshake } from '../goplugin/handshake';
@@ -92,6 +93,7 @@ function derToPem(der: Uint8Array): string {
 export function hostChannelOptions(tls: boolean): grpc.ChannelOptions {
   return {
     ...UNLIMITED_MESSAGE_OPTIONS,
+    ...NO_CHANNELZ,
     ...(tls ? { 'grpc.ssl_target_name_override': 'localhost', 'grpc.default_authority': 'localhost' } : {}),
   };
 }
