@@ -42,7 +42,8 @@ export const UNLIMITED_MESSAGE_OPTIONS = {
 } as const;
 
 /**
- * grpc-js keeps channelz statistics for every call unless told not to; nothing
- * here serves channelz, so it is per-call CPU for nothing.
+ * grpc-js keeps channelz statistics for every call unless told not to; the
+ * host client serves no channelz, so it is per-call CPU for nothing. Not for
+ * the plugin's server: see serve.ts.
  */
 export const NO_CHANNELZ = { 'grpc.enable_channelz': 0 } as const;

@@ -15,7 +15,6 @@ import {
   HEALTH_SERVICE_NAME,
   MAX_UNIX_SOCKET_PATH_BYTES,
   SHUTDOWN_GRACE_MS,
-  NO_CHANNELZ,
   UNLIMITED_MESSAGE_OPTIONS,
 } from './constants';
 import { createBrokerService, createControllerService, createStdioService } from './controller';
@@ -149,7 +148,9 @@ function delay(ms: number): Promise<'timeout'> {
 export async function startPluginServer(options: ServeOptions): Promise<PluginServer> {
   const { logger } = options;
   const graceMs = options.shutdownGraceMs ?? SHUTDOWN_GRACE_MS;
-  const server = new grpc.Server({ ...UNLIMITED_MESSAGE_OPTIONS, ...NO_CHANNELZ });
+  // Channelz stays on here: grpc-js 1.14 tracks sessions for forceShutdown() only
+  // with channelz enabled, and Shutdown must cancel in-flight calls.
+  const server = new grpc.Server({ ...UNLIMITED_MESSAGE_OPTIONS });
 
   const health = new HealthRegistry();
   const idleStreams = new OpenStreams();

@@ -57,12 +57,14 @@ describe('pluginEnvironment', () => {
 describe('hostChannelOptions', () => {
   it('lifts message limits and pins the TLS name to localhost', () => {
     expect(hostChannelOptions(true)).toEqual({
+      'grpc.enable_channelz': 0,
       'grpc.max_receive_message_length': -1,
       'grpc.max_send_message_length': -1,
       'grpc.ssl_target_name_override': 'localhost',
       'grpc.default_authority': 'localhost',
     });
     expect(hostChannelOptions(false)).toEqual({
+      'grpc.enable_channelz': 0,
       'grpc.max_receive_message_length': -1,
       'grpc.max_send_message_length': -1,
     });
