@@ -167,17 +167,8 @@ async function runPlugin(): Promise<number> {
     });
   }
 
-  let server: PluginServer | undefined;
-  let terminated: NodeJS.Signals | undefined;
-  handleSignals(process, {
-    ignoreSigint: true,
-    logger,
-    onTerminate: (signal) => {
-      terminated = signal;
-      logger.debug('terminating on signal', { signal });
-      void server?.stop(`received ${signal}`);
-    },
-  });
+  // The host owns the terminal: Ctrl-C reaches it, and it stops us through Shutdown.
+  const signals = stopOnSignals(logger, { ignoreSigint: true });
 
   let tls: TlsSpec | undefined;
   let certDer: Uint8Array | undefined;
@@ -189,11 +180,8 @@ async function runPlugin(): Promise<number> {
 
   const started = await serve(logger, { network: 'unix', parentDir: config.socketParentDir }, tls);
   if ('failed' in started) return 1;
-  server = started.server;
-  if (terminated) {
-    await server.stop(`received ${terminated}`);
-    return 0;
-  }
+  const server = started.server;
+  if (await signals.serving(server)) return 0;
 
   await writeStream(
     process.stdout,
@@ -210,19 +198,45 @@ async function runPlugin(): Promise<number> {
   sealStdout(process.stdout, logger);
   logger.debug('plugin serving', { address: server.address, mtls: tls !== undefined, version: PLUGIN_VERSION });
 
-  const running = server;
   watchParent({
     getPpid: () => process.ppid,
     initialPpid,
     intervalMs: PARENT_POLL_MS,
     onParentGone: (previous, current) => {
       logger.info('the host process is gone; shutting down', { previousParent: previous, parent: current });
-      void running.stop('host process exited');
+      void server.stop('host process exited');
     },
   });
 
-  await running.stopped;
+  await server.stopped;
   return 0;
+}
+
+/**
+ * SIGTERM (and SIGINT unless ignored) stops the server; a signal that comes
+ * while the server is still starting stops it as soon as it exists.
+ * serving() reports whether that already happened.
+ */
+function stopOnSignals(logger: ProcessLogger, options: { ignoreSigint: boolean }): { serving(server: PluginServer): Promise<boolean> } {
+  let server: PluginServer | undefined;
+  let terminated: NodeJS.Signals | undefined;
+  handleSignals(process, {
+    ignoreSigint: options.ignoreSigint,
+    logger,
+    onTerminate: (signal) => {
+      terminated = signal;
+      logger.debug('terminating on signal', { signal });
+      void server?.stop(`received ${signal}`);
+    },
+  });
+  return {
+    async serving(started) {
+      server = started;
+      if (!terminated) return false;
+      await started.stop(`received ${terminated}`);
+      return true;
+    },
+  };
 }
 
 async function runDebug(address: string): Promise<number> {
@@ -235,20 +249,11 @@ async function runDebug(address: string): Promise<number> {
     logger.error(listen.message);
     return 1;
   }
-  let server: PluginServer | undefined;
-  let terminated: NodeJS.Signals | undefined;
-  handleSignals(process, {
-    ignoreSigint: false,
-    logger,
-    onTerminate: (signal) => {
-      terminated = signal;
-      void server?.stop(`received ${signal}`);
-    },
-  });
+  const signals = stopOnSignals(logger, { ignoreSigint: false });
   const started = await serve(logger, { network: 'tcp', ...listen.address }, undefined);
   if ('failed' in started) return 1;
-  server = started.server;
-  if (terminated) await server.stop(`received ${terminated}`);
+  const server = started.server;
+  if (await signals.serving(server)) return 0;
   logger.info('debug server listening (plaintext gRPC with reflection; no handshake, loopback only)', {
     address: server.address,
     example: `grpcurl -plaintext ${server.address} list`,

@@ -5,11 +5,10 @@
  */
 import { assertNoFailures, drive } from '../drive';
 import { makeEnvelopes } from '../envelopes';
-import { Floor } from '../floor';
-import { DRIVER_LABEL, GoHostDriver, type Side } from '../gohost-driver';
-import { startBenchPlugin } from '../plugin';
+import { DRIVER_LABEL, type Side } from '../gohost-driver';
 import type { BenchMode } from '../registry';
 import { median, msSince, round, summarize } from '../stats';
+import { startSides } from '../sides';
 import type { BenchContext } from '../types';
 
 /** `ms` of every "attestation pushed" line the plugin logged (whole milliseconds). */
@@ -33,16 +32,11 @@ export async function latencyCase(ctx: BenchContext, mode: BenchMode): Promise<v
   const r = ctx.registries.get(mode);
   if (!r) throw new Error(`no ${mode} registry`);
   const { latencyExecutes: n, latencyBatch: batch, warmup, envelopeBytes } = ctx.params;
-  const bp = await startBenchPlugin(r);
-  const floor = new Floor(r);
-  const goHost = ctx.goHost ? await GoHostDriver.start(ctx.goHost, r) : undefined;
+  const started = await startSides(ctx, r);
+  const { bp, goHost, execute, floorPush } = started;
   try {
-    const execute = (e: Buffer) => bp.execute(e);
-    const floorPush = (e: Buffer) => floor.push(e);
     // Warm-up runs at concurrency 8 only to take less time; V8 optimises the same code either way.
-    await drive(makeEnvelopes(warmup, envelopeBytes), WARMUP_CONCURRENCY, execute).then((d) => assertNoFailures('plugin warm-up', d));
-    await drive(makeEnvelopes(warmup, envelopeBytes), WARMUP_CONCURRENCY, floorPush).then((d) => assertNoFailures('floor warm-up', d));
-    if (goHost) assertNoFailures('Go host warm-up', await goHost.execute(warmup, WARMUP_CONCURRENCY, envelopeBytes));
+    await started.warm(warmup, WARMUP_CONCURRENCY);
 
     const pushedBefore = pushedMs(bp.plugin.stderrLines).length;
     const samples: Record<Side, number[]> = { plugin: [], floor: [], gohost: [] };
@@ -100,8 +94,6 @@ export async function latencyCase(ctx: BenchContext, mode: BenchMode): Promise<v
       }
     }
   } finally {
-    await goHost?.stop();
-    await bp.stop();
-    await floor.close();
+    await started.stop();
   }
 }

@@ -6,11 +6,11 @@
  */
 import { assertNoFailures, drive, type DriveResult } from '../drive';
 import { makeEnvelopes } from '../envelopes';
-import { Floor } from '../floor';
-import { DRIVER_LABEL, GoHostDriver, type Side } from '../gohost-driver';
-import { cpuMs, startBenchPlugin } from '../plugin';
+import { DRIVER_LABEL, type Side } from '../gohost-driver';
+import { cpuMs } from '../plugin';
 import type { BenchMode } from '../registry';
 import { round, summarize } from '../stats';
+import { startSides } from '../sides';
 import type { BenchContext } from '../types';
 
 function combine(runs: DriveResult[]): { rate: number; p99: number; p50: number; failures: number; n: number } {
@@ -40,16 +40,10 @@ export async function throughputCase(ctx: BenchContext, mode: BenchMode, concurr
   const r = ctx.registries.get(mode);
   if (!r) throw new Error(`no ${mode} registry`);
   const { envelopeBytes } = ctx.params;
-  const bp = await startBenchPlugin(r);
-  const floor = new Floor(r);
-  const goHost = ctx.goHost ? await GoHostDriver.start(ctx.goHost, r) : undefined;
+  const started = await startSides(ctx, r);
+  const { bp, goHost, execute, floorPush } = started;
   try {
-    const execute = (e: Buffer) => bp.execute(e);
-    const floorPush = (e: Buffer) => floor.push(e);
-    const warm = Math.max(ctx.params.warmup, concurrency);
-    assertNoFailures('plugin warm-up', await drive(makeEnvelopes(warm, envelopeBytes), concurrency, execute));
-    assertNoFailures('floor warm-up', await drive(makeEnvelopes(warm, envelopeBytes), concurrency, floorPush));
-    if (goHost) assertNoFailures('Go host warm-up', await goHost.execute(warm, concurrency, envelopeBytes));
+    await started.warm(Math.max(ctx.params.warmup, concurrency), concurrency);
 
     const half = Math.ceil(count / 2);
     const envs: Record<Exclude<Side, 'gohost'>, Buffer[]> = {
@@ -131,8 +125,6 @@ export async function throughputCase(ctx: BenchContext, mode: BenchMode, concurr
     // Plugin failures fail the case after its figures are recorded.
     assertNoFailures('plugin throughput', ...runs.plugin, ...runs.gohost);
   } finally {
-    await goHost?.stop();
-    await bp.stop();
-    await floor.close();
+    await started.stop();
   }
 }
