@@ -7,7 +7,8 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 bin="$root/dist/chainloop-plugin-oci-registry"
 envelope="$root/examples/attestation.dsse.json"
-say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+# Bold headings on a terminal only; plain text in logs and CI.
+if [ -t 2 ]; then say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }; else say() { printf '==> %s\n' "$*" >&2; }; fi
 
 [ -x "$bin" ] || { echo "missing $bin: run make build" >&2; exit 1; }
 
