@@ -269,8 +269,22 @@ export async function startProxy(options: StartProxyOptions): Promise<RecordingP
     });
 
     up.on('response', (upRes) => {
-      rec.status = upRes.statusCode;
       const outHeaders = forwardHeaders(upRes.headers);
+      if (action.kind === 'reset-mid-response') {
+        const status = upRes.statusCode ?? 502;
+        if (info.method === 'HEAD' || status === 204 || status === 304) {
+          // These responses end with their headers: sending them would deliver a
+          // complete answer, and the reset would hit whatever request the client
+          // sends next on the kept-alive socket. Reset before the headers instead.
+          upRes.destroy();
+          req.socket.destroy();
+          return finish();
+        }
+        // Chunked, without the length: the client cannot see the body as complete
+        // (an empty body would be), so the reset fails this request and no later one.
+        delete outHeaders['content-length'];
+      }
+      rec.status = upRes.statusCode;
       res.writeHead(upRes.statusCode ?? 502, outHeaders);
       if (action.kind === 'reset-mid-response') {
         const limit = action.afterBytes ?? 0;
@@ -281,6 +295,8 @@ export async function startProxy(options: StartProxyOptions): Promise<RecordingP
           upRes.destroy();
           return;
         }
+        // A body shorter than `afterBytes` still ends in a reset, never in a complete response.
+        upRes.on('end', () => res.socket?.destroy());
         upRes.on('data', (chunk: Buffer) => {
           const room = limit - rec.responseBytes;
           if (room <= 0) return;

@@ -52,8 +52,9 @@ const FAULT_RATE = 0.3;
  * Independent 30 % faults without a cap would make some operation fail 5
  * times in a row (p ≈ 0.3^5 per request, ~1500 requests), which no bounded
  * retry policy survives; the cap keeps the test about the plugin, not luck.
- * It is 3, not 4: a reset can also take down the next request the client
- * already sent on the same keep-alive socket, an unbudgeted extra failure.
+ * It is 3, not 4: one attempt of headroom per operation. (The proxy's
+ * mid-response reset never completes a response first, so it cannot take
+ * down the next request on a kept-alive socket: see test/helpers/proxy.ts.)
  */
 const FAULT_BUDGET_PER_ARTIFACT = 3;
 const SKOPEO_SAMPLE = 4;
