@@ -93,7 +93,11 @@ export function summarizeErrors(errors: readonly RegistryErrorDetail[]): string 
   return safeText(errors.map((e) => (e.message ? `${e.code}: ${e.message}` : e.code)).join('; '), 500);
 }
 
-/** Reads an error body (bounded, never throwing) and summarizes it; '' when it has no OCI errors. */
+/**
+ * Reads an error body (bounded, never throwing) and summarizes it; '' when it
+ * has no OCI errors. Upload-state and signature values of the request's own
+ * URL count as secrets too.
+ */
 export async function errorBodySummary(res: HttpResponse, limit: number, secrets: Iterable<string>): Promise<{ errors: RegistryErrorDetail[]; summary: string }> {
   const { bytes } = await readLimited(res, limit).catch(() => ({ bytes: new Uint8Array() }));
   const errors = parseErrorBody(bytes, [...secrets, ...droppedQueryValues(res.url)]);
@@ -112,11 +116,8 @@ export interface ErrorContext {
  * credentials (or their absence) were refused.
  */
 export async function responseError(res: HttpResponse, ctx: ErrorContext): Promise<Error> {
-  const { bytes } = await readLimited(res, ctx.limit).catch(() => ({ bytes: new Uint8Array() }));
-  // Upload-state and signature values of our own URL count as secrets here.
-  const errors = parseErrorBody(bytes, [...ctx.secrets, ...droppedQueryValues(res.url)]);
+  const { errors, summary } = await errorBodySummary(res, ctx.limit, ctx.secrets);
   const host = res.url.host;
-  const summary = summarizeErrors(errors);
   if (res.status === 403) {
     return new PermissionError(host, 403, `${res.method} ${redactUrl(res.url)}: 403 Forbidden${summary ? `: ${summary}` : ''}`, errors);
   }
