@@ -5,6 +5,7 @@
  * Returns its output instead of printing: main owns stdout.
  */
 import { readFile } from 'node:fs/promises';
+import { parseRepository } from '../oci/reference';
 import { launchPlugin, type LaunchedPlugin } from './client';
 import { formatPushReport, hostPush } from './push';
 
@@ -77,7 +78,8 @@ async function runPush(args: string[], context: HostCliContext, executable: stri
       progress: (line) => context.stderr(`${line}\n`),
       pluginLog: verbose ? (line) => context.stderr(`${line}\n`) : undefined,
     });
-    const plainHttp = /^(localhost|127\.|\[::1\])/.test(repository);
+    // The push succeeded, so the repository parses; loopback registries are the plain-HTTP ones.
+    const plainHttp = parseRepository(repository).scheme === 'http';
     return { exitCode: 0, stdout: formatPushReport(report, plainHttp) };
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);

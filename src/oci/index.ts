@@ -29,5 +29,5 @@ export {
 export type { RetryOptions } from './retry';
 export { sha256Digest, isSha256Digest } from './digest';
 export { MEDIA_TYPES } from './media-types';
-export { redactUrl } from './redact';
+export { credentialForms, redactUrl, scrubSecrets } from './redact';
 export { closeSharedDispatcher } from './http';

@@ -8,6 +8,7 @@ import {
   PermissionError,
   RegistryError,
   RegistryUnreachableError,
+  scrubSecrets,
 } from '../oci';
 import { SchemaValidationError } from '../schema';
 import { wellFormed } from '../util/safe-text';
@@ -29,11 +30,13 @@ export interface PluginStatus {
 /**
  * Turns anything thrown by a handler into one gRPC status. The host shows
  * users only the message, so it says what went wrong and what to check; the
- * known secrets of the call are scrubbed from it as a last line of defence.
+ * known secrets of the call, and their base64 forms, are scrubbed from it as
+ * a last line of defence.
  */
 export function toPluginStatus(err: unknown, secrets: readonly string[] = []): PluginStatus {
   const s = classify(err);
-  return { ...s, message: scrubSecrets(s.message, secrets) };
+  const forms = secrets.flatMap((secret) => [secret, Buffer.from(secret).toString('base64')]);
+  return { ...s, message: scrubSecrets(s.message, forms) };
 }
 
 /** The StatusObject grpc-js expects in a unary callback. */
@@ -75,14 +78,3 @@ function fromRegistryError(err: RegistryError): PluginStatus {
   return { code: Code.UNKNOWN, message: err.message, internal: true };
 }
 
-/** Replaces each secret (and its Basic-auth and base64 forms) in a message. */
-export function scrubSecrets(message: string, secrets: readonly string[]): string {
-  let out = message;
-  for (const secret of secrets) {
-    if (!secret || secret.length < 4) continue;
-    for (const form of [secret, Buffer.from(secret).toString('base64')]) {
-      out = out.split(form).join('[redacted]');
-    }
-  }
-  return out;
-}

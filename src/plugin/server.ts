@@ -6,11 +6,11 @@ import type {
   RegisterResponse_Credentials,
 } from '../gen/api/fanout';
 import { PLUGIN_VERSION } from '../gen/embedded';
-import { closeSharedDispatcher } from '../oci';
+import { closeSharedDispatcher, credentialForms, scrubSecrets } from '../oci';
 import { ATTACHMENT_SCHEMA_TEXT, REGISTRATION_SCHEMA_TEXT } from '../schema';
 import { callSignal } from './call-signal';
 import { ClientPool } from './client-pool';
-import { scrubSecrets, toPluginStatus, toServiceError } from './errors';
+import { toPluginStatus, toServiceError } from './errors';
 import type { Logger } from './logger';
 import { OciRegistryPlugin, PLUGIN_DESCRIPTION, PLUGIN_ID } from './oci-registry';
 
@@ -121,9 +121,10 @@ export function createFanoutServer(options: FanoutServerOptions): FanoutServer {
 
 const none = (): string[] => [];
 
+/** The password in every form it travels in (Basic auth, base64, form encoding). */
 function secretsOfCredentials(c: { username?: string; password?: string } | undefined): string[] {
   if (!c?.password) return [];
-  return [c.password, `${c.username ?? ''}:${c.password}`];
+  return credentialForms(c.username ?? '', c.password);
 }
 
 /** The password inside a registration payload, if it parses, so no message can echo it. */
