@@ -125,11 +125,6 @@ export function resetPeakRss(pid: number): boolean {
   return m.hwm <= m.rss * 1.05;
 }
 
-/** The node process behind the executable (the shebang runs `env node`, which execs node: same pid). */
-export function processName(pid: number): string {
-  return readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
-}
-
 /** User + system CPU time of a live process so far, in ms (from /proc/<pid>/stat, clock ticks of 10 ms). */
 export function cpuMs(pid: number): number {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');

@@ -81,8 +81,3 @@ function shape(path: string): string {
     .replace(/-[0-9a-f]{64}/g, '-<hex>')
     .replace(/\/uploads\/[0-9a-f-]{36}/g, '/uploads/<id>');
 }
-
-/** Requests since `mark` (registry access log + token server). */
-export function countSince(r: BenchRegistry, mark: number): number {
-  return r.describeSince(mark).length;
-}

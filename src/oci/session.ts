@@ -2,7 +2,7 @@
  * Shared plumbing for registry operations: URL building, error conversion,
  * upload-session start and redirect-following GETs.
  */
-import type { Actions, Authorizer } from './auth/authorizer';
+import type { Authorizer } from './auth/authorizer';
 import { RegistryError } from './errors';
 import { header, type HttpResponse, type HttpTransport } from './http';
 import { REDIRECT_STATUSES, redirectHop, resolveUploadLocation } from './location';

@@ -317,7 +317,7 @@ describeWhen(haveExecutable, 'needs `make build`')('an HTTPS registry (registry.
   });
 
   it('a token realm on plain http gets no credentials', async () => {
-    const realm = await startFakeServer((req, res) => sendJson(res, 200, { token: 'fake-token-for-test' }));
+    const realm = await startFakeServer((_req, res) => sendJson(res, 200, { token: 'fake-token-for-test' }));
     try {
       await withHttpsRegistry(
         (req, res) => {
