@@ -9,15 +9,15 @@ import * as grpc from '@grpc/grpc-js';
 import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
-import path from 'node:path';
 import { Agent } from 'undici';
 import { ExecuteRequest, RegisterRequest, type RegisterResponse } from '../../src/gen/api/fanout';
 import { launchPlugin, type LaunchedPlugin, type LaunchOptions } from '../../src/host/client';
 import { parseRepository, RegistryClient } from '../../src/oci';
 import { distributionAvailable } from '../helpers/distribution';
+import { PLUGIN_BINARY } from '../helpers/plugin-process';
 
-export const ROOT = path.join(__dirname, '../..');
-export const EXECUTABLE = path.join(ROOT, 'dist/chainloop-plugin-oci-registry');
+/** The built executable; these suites test what `make build` made and never build it themselves. */
+export const EXECUTABLE = PLUGIN_BINARY;
 
 export const haveSkopeo = (() => {
   try {
