@@ -150,7 +150,7 @@ return errors === 0;
 validate20.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
 exports.validateAttachment = validate21;
-const schema32 = {"$schema":"https://json-schema.org/draft/2020-12/schema","$id":"https://github.com/chainloop-dev/chainloop/app/controlplane/plugins/core/oci-registry/v1/attachment-request","properties":{"prefix":{"type":"string","minLength":1,"default":"chainloop","description":"OCI images name prefix (default chainloop)"}},"additionalProperties":false,"type":"object"};
+const schema32 = {"$schema":"https://json-schema.org/draft/2020-12/schema","$id":"https://github.com/chainloop-dev/chainloop/app/controlplane/plugins/core/oci-registry/v1/attachment-request","properties":{"prefix":{"type":"string","minLength":1,"default":"chainloop","description":"OCI images name prefix (default chainloop)"},"layout":{"type":"string","enum":["per-attestation","single"],"default":"per-attestation","description":"Where each attestation artifact goes: per-attestation = <repository>/<prefix>-<sha256 of the envelope>:latest (one repository per attestation); single = <repository>/<prefix>:<sha256 of the envelope> (one repository, one tag per attestation)"},"referrers":{"type":"string","enum":["none","oci","cosign","oci+cosign"],"default":"none","description":"Also make the attestation findable from the container images it names as subjects (on the configured registry host only): oci = an OCI 1.1 referrer (registry referrers API, or the sha256-<digest> tag fallback index); cosign = a layer of cosign's sha256-<digest>.att manifest; oci+cosign = both; none = neither"},"referrersLocation":{"type":"string","enum":["subject","repository"],"default":"subject","description":"Where referrers are written: subject = in the image's own repository; repository = in <repository>/<prefix> (for cosign, set COSIGN_REPOSITORY to it)"}},"additionalProperties":false,"type":"object"};
 
 function validate21(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 /*# sourceURL="https://github.com/chainloop-dev/chainloop/app/controlplane/plugins/core/oci-registry/v1/attachment-request" */;
@@ -165,7 +165,7 @@ evaluated0.items = undefined;
 }
 if(data && typeof data == "object" && !Array.isArray(data)){
 for(const key0 in data){
-if(!(key0 === "prefix")){
+if(!((((key0 === "prefix") || (key0 === "layout")) || (key0 === "referrers")) || (key0 === "referrersLocation"))){
 const err0 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err0];
@@ -201,14 +201,83 @@ vErrors.push(err2);
 errors++;
 }
 }
-}
-else {
-const err3 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data.layout !== undefined){
+let data1 = data.layout;
+if(typeof data1 !== "string"){
+const err3 = {instancePath:instancePath+"/layout",schemaPath:"#/properties/layout/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err3];
 }
 else {
 vErrors.push(err3);
+}
+errors++;
+}
+if(!((data1 === "per-attestation") || (data1 === "single"))){
+const err4 = {instancePath:instancePath+"/layout",schemaPath:"#/properties/layout/enum",keyword:"enum",params:{allowedValues: schema32.properties.layout.enum},message:"must be equal to one of the allowed values"};
+if(vErrors === null){
+vErrors = [err4];
+}
+else {
+vErrors.push(err4);
+}
+errors++;
+}
+}
+if(data.referrers !== undefined){
+let data2 = data.referrers;
+if(typeof data2 !== "string"){
+const err5 = {instancePath:instancePath+"/referrers",schemaPath:"#/properties/referrers/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err5];
+}
+else {
+vErrors.push(err5);
+}
+errors++;
+}
+if(!((((data2 === "none") || (data2 === "oci")) || (data2 === "cosign")) || (data2 === "oci+cosign"))){
+const err6 = {instancePath:instancePath+"/referrers",schemaPath:"#/properties/referrers/enum",keyword:"enum",params:{allowedValues: schema32.properties.referrers.enum},message:"must be equal to one of the allowed values"};
+if(vErrors === null){
+vErrors = [err6];
+}
+else {
+vErrors.push(err6);
+}
+errors++;
+}
+}
+if(data.referrersLocation !== undefined){
+let data3 = data.referrersLocation;
+if(typeof data3 !== "string"){
+const err7 = {instancePath:instancePath+"/referrersLocation",schemaPath:"#/properties/referrersLocation/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err7];
+}
+else {
+vErrors.push(err7);
+}
+errors++;
+}
+if(!((data3 === "subject") || (data3 === "repository"))){
+const err8 = {instancePath:instancePath+"/referrersLocation",schemaPath:"#/properties/referrersLocation/enum",keyword:"enum",params:{allowedValues: schema32.properties.referrersLocation.enum},message:"must be equal to one of the allowed values"};
+if(vErrors === null){
+vErrors = [err8];
+}
+else {
+vErrors.push(err8);
+}
+errors++;
+}
+}
+}
+else {
+const err9 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err9];
+}
+else {
+vErrors.push(err9);
 }
 errors++;
 }

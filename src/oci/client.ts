@@ -14,6 +14,11 @@ import type { Repository } from './reference';
 import { discard } from './response';
 import { withRetry } from './retry';
 import { retryContext, startUpload, type Session } from './session';
+import { appendAttLayer, type AttAppend, type AttOutcome } from './cosign-att';
+import { ensureBlob, type EnsureOutcome } from './blob-mount';
+import { pushReferrer, type Referrer, type ReferrerOutcome } from './push-referrer';
+import { headSubject, ReferrersSupportCache, type SubjectLookup } from './referrers';
+import { readTag, type CurrentManifest } from './tag-update';
 
 export interface CallOptions {
   signal?: AbortSignal;
@@ -22,6 +27,8 @@ export interface CallOptions {
 export class RegistryClient {
   private readonly opts: ResolvedClientOptions;
   private readonly session: Session;
+  /** Per registry and repository: whether the referrers API exists (see referrers.ts). */
+  private readonly referrersSupport = new ReferrersSupportCache();
 
   constructor(options?: ClientOptions) {
     this.opts = defaultClientOptions(options);
@@ -83,6 +90,31 @@ export class RegistryClient {
   /** True when the registry holds the blob in this repository. */
   blobExists(repo: Repository, digest: string, opts: CallOptions = {}): Promise<boolean> {
     return blobExists(this.session, repo, digest, opts.signal);
+  }
+
+  /** The subject's descriptor from a HEAD; 401/403/404 come back as `unreadable`. */
+  headSubject(repo: Repository, digest: string, opts: CallOptions = {}): Promise<SubjectLookup> {
+    return headSubject(this.session, repo, digest, opts.signal);
+  }
+
+  /** HEAD, then mount from `from` (same registry), then upload. */
+  ensureBlob(repo: Repository, digest: string, data: Uint8Array, from?: Repository, opts: CallOptions = {}): Promise<EnsureOutcome> {
+    return ensureBlob(this.session, repo, digest, data, from, opts.signal);
+  }
+
+  /** An OCI 1.1 referrer, listed by the registry's API or the fallback index. */
+  pushReferrer(repo: Repository, referrer: Referrer, opts: CallOptions = {}): Promise<ReferrerOutcome> {
+    return pushReferrer(this.session, this.referrersSupport, repo, referrer, opts.signal);
+  }
+
+  /** Appends a layer to cosign's `sha256-<hex>.att` manifest. */
+  appendAttLayer(repo: Repository, subjectDigest: string, add: AttAppend, opts: CallOptions = {}): Promise<AttOutcome> {
+    return appendAttLayer(this.session, repo, subjectDigest, add, opts.signal);
+  }
+
+  /** A tag's manifest with its ETag, or undefined on 404. */
+  readTag(repo: Repository, tag: string, opts: CallOptions = {}): Promise<CurrentManifest | undefined> {
+    return readTag(this.session, repo, tag, opts.signal);
   }
 
   /**

@@ -41,7 +41,7 @@ export function sha256Hex(bytes: Uint8Array): string {
  * Everything is a function of the envelope alone (no clock, no host data), so
  * the host's retries of Execute produce the same manifest and digest.
  */
-export function buildAttestationArtifact(envelope: Uint8Array): AttestationArtifact {
+export function buildAttestationArtifact(envelope: Uint8Array, annotations: Record<string, string> = {}): AttestationArtifact {
   const envelopeHex = sha256Hex(envelope);
   const layerDescriptor: Descriptor = {
     mediaType: classifyEnvelope(envelope),
@@ -73,6 +73,7 @@ export function buildAttestationArtifact(envelope: Uint8Array): AttestationArtif
       annotations: {
         'org.opencontainers.image.authors': AUTHORS,
         'org.opencontainers.image.title': ATTESTATION_TITLE,
+        ...annotations,
       },
     }),
   );

@@ -2,16 +2,21 @@ import { childRepository, parseRepository, type Repository } from '../oci';
 import { quoteInput } from '../util/safe-text';
 import { parseJsonObject, SchemaValidationError, validateAttachment, validateRegistration } from '../schema';
 import { buildAttestationArtifact } from './artifact';
+import { workflowAnnotations } from './annotations';
+import { attachReferrers } from './attach-referrers';
+import { DEFAULT_PREFIX, resolveAttachmentOptions, storedAttachmentOptions, type AttachmentOptions } from './attachment-options';
+import { perAttestationTarget, type ArtifactTarget } from './layouts/per-attestation';
+import { singleRepositoryTarget } from './layouts/single';
+import { readStatement } from './statement';
 import type { ClientPool } from './client-pool';
 import { PluginInputError } from './errors';
 import type { Logger } from './logger';
 
 export const PLUGIN_ID = 'oci-registry';
 export const PLUGIN_DESCRIPTION = 'Send attestations to a compatible OCI registry';
-export const DEFAULT_PREFIX = 'chainloop';
+export { DEFAULT_PREFIX };
 /** Register proves push access by opening (and cancelling) an upload here. */
 export const PUSH_CHECK_REPOSITORY = 'chainloop-test';
-const TAG = 'latest';
 
 export interface RegistrationResult {
   configuration: { repository: string };
@@ -50,11 +55,12 @@ export class OciRegistryPlugin {
   }
 
   /** Schema and prefix syntax; the prefix must form valid repository names below `repository`. */
-  checkAttachment(payload: Uint8Array, repository?: Repository): { prefix: string } {
-    const input = validateAttachment(payload);
-    const prefix = input.prefix ?? DEFAULT_PREFIX;
-    artifactRepository(repository ?? parseRepository('localhost/chainloop'), prefix, '0'.repeat(64));
-    return { prefix };
+  checkAttachment(payload: Uint8Array, repository?: Repository): ReturnType<typeof storedAttachmentOptions> {
+    const options = resolveAttachmentOptions(validateAttachment(payload) as Record<string, unknown>);
+    const base = repository ?? parseRepository('localhost/chainloop');
+    artifactTarget(base, options, '0'.repeat(64));
+    if (options.referrersLocation === 'repository') artifactTarget(base, { ...options, layout: 'single' }, '0'.repeat(64));
+    return storedAttachmentOptions(options);
   }
 
   async register(payload: Uint8Array, signal?: AbortSignal): Promise<RegistrationResult> {
@@ -65,7 +71,7 @@ export class OciRegistryPlugin {
     return { configuration: { repository: repository.toString() }, credentials: { username, password } };
   }
 
-  attach(payload: Uint8Array, registrationConfiguration?: Uint8Array): { prefix: string } {
+  attach(payload: Uint8Array, registrationConfiguration?: Uint8Array): ReturnType<typeof storedAttachmentOptions> {
     const repository = registrationConfiguration?.byteLength
       ? readRegistrationConfiguration(registrationConfiguration)
       : undefined;
@@ -80,21 +86,34 @@ export class OciRegistryPlugin {
     const { username, password } = input.credentials ?? {};
     if (!username || !password) throw new PluginInputError('the request has no registry credentials');
     const repository = readRegistrationConfiguration(input.registrationConfiguration);
-    const prefix = input.attachmentConfiguration?.byteLength
+    const options = input.attachmentConfiguration?.byteLength
       ? readAttachmentConfiguration(input.attachmentConfiguration)
-      : DEFAULT_PREFIX;
+      : resolveAttachmentOptions({});
 
     const started = performance.now();
-    const artifact = buildAttestationArtifact(input.envelope);
-    const target = artifactRepository(repository, prefix, artifact.envelopeHex);
+    const statement = readStatement(input.envelope);
+    const annotations = workflowAnnotations(statement);
+    const artifact = buildAttestationArtifact(input.envelope, annotations);
+    const { repository: target, tag } = artifactTarget(repository, options, artifact.envelopeHex);
     const client = this.clients.get(repository.registry, { username, password });
     await pushBoth(signal, (both) => [
       client.pushBlob(target, artifact.config.bytes, { signal: both, digest: artifact.config.descriptor.digest }),
       client.pushBlob(target, artifact.layer.bytes, { signal: both, digest: artifact.layer.descriptor.digest }),
     ]);
-    const digest = await client.pushManifest(target, TAG, artifact.manifest.bytes, artifact.manifest.mediaType, { signal });
-    const result = { reference: `${target.toString()}:${TAG}`, digest, size: artifact.layer.descriptor.size };
+    const digest = await client.pushManifest(target, tag, artifact.manifest.bytes, artifact.manifest.mediaType, { signal });
+    const result = { reference: `${target.toString()}:${tag}`, digest, size: artifact.layer.descriptor.size };
     this.logger.info('attestation pushed', { ...result, ms: Math.round(performance.now() - started) });
+    await attachReferrers({
+      client,
+      repository,
+      options,
+      statement,
+      artifact,
+      artifactRepository: target,
+      annotations,
+      logger: this.logger,
+      ...(signal ? { signal } : {}),
+    });
     return result;
   }
 }
@@ -127,10 +146,12 @@ async function pushBoth(signal: AbortSignal | undefined, start: (both: AbortSign
   if (failure) throw failure.error;
 }
 
-/** `<repository>/<prefix>-<hex>`, or a clear error when the prefix can't form a valid name. */
-function artifactRepository(repository: Repository, prefix: string, hex: string): Repository {
+/** Where the layout puts the artifact, or a clear error when the prefix can't form a valid name. */
+function artifactTarget(repository: Repository, options: AttachmentOptions, hex: string): ArtifactTarget {
+  const { prefix } = options;
   try {
-    return childRepository(repository, `${prefix}-${hex}`);
+    const build = options.layout === 'single' ? singleRepositoryTarget : perAttestationTarget;
+    return build(repository, prefix, { envelopeHex: hex });
   } catch (err) {
     throw new PluginInputError(
       `the prefix ${quoteInput(prefix)} does not form a valid OCI repository name below ${repository.toString()}: ` +
@@ -149,14 +170,9 @@ function readRegistrationConfiguration(bytes: Uint8Array): Repository {
   return parseRepository(config.repository);
 }
 
-/** The configuration Attach stored: `{"prefix": "..."}`; an absent prefix means the default. */
-function readAttachmentConfiguration(bytes: Uint8Array): string {
-  const config = readConfiguration(bytes, 'attachment');
-  if (config.prefix === undefined) return DEFAULT_PREFIX;
-  if (typeof config.prefix !== 'string' || config.prefix === '') {
-    throw new PluginInputError("the attachment configuration has an invalid 'prefix': attach the integration again");
-  }
-  return config.prefix;
+/** The configuration Attach stored: `{"prefix": "...", ...}`; absent options mean their defaults. */
+function readAttachmentConfiguration(bytes: Uint8Array): AttachmentOptions {
+  return resolveAttachmentOptions(readConfiguration(bytes, 'attachment'));
 }
 
 function readConfiguration(bytes: Uint8Array, what: string): Record<string, unknown> {

@@ -1,0 +1,55 @@
+/**
+ * Puts a blob into a repository that may lack it: HEAD, then a
+ * cross-repository mount from a repository on the same registry that holds
+ * it (no bytes sent), and an upload only when the registry declines the mount.
+ */
+import { blobExists, pushBlob } from './blob';
+import { header } from './http';
+import { resolveUploadLocation } from './location';
+import type { Repository } from './reference';
+import { discard } from './response';
+import { withRetry } from './retry';
+import { apiUrl, failure, retryContext, type Session } from './session';
+
+export type EnsureOutcome = 'present' | 'mounted' | 'uploaded';
+
+export async function ensureBlob(
+  s: Session,
+  repo: Repository,
+  digest: string,
+  data: Uint8Array,
+  from: Repository | undefined,
+  signal?: AbortSignal,
+): Promise<EnsureOutcome> {
+  if (await blobExists(s, repo, digest, signal)) return 'present';
+  if (from && from.apiHost === repo.apiHost && from.path !== repo.path) {
+    const mounted = await withRetry(
+      async () => {
+        const url = apiUrl(repo, 'blobs/uploads/');
+        url.searchParams.set('mount', digest);
+        url.searchParams.set('from', from.path);
+        const res = await s.auth.send(repo, 'pull,push', { method: 'POST', url, ...(signal ? { signal } : {}) });
+        if (res.status === 201) {
+          await discard(res);
+          return true;
+        }
+        if (res.status !== 202) throw await failure(s, res);
+        await discard(res);
+        // Mount declined (e.g. no pull right on `from`): the 202 opened an upload session; close it.
+        const location = header(res, 'location');
+        if (location) {
+          const cancel = await s.auth
+            .send(repo, 'pull,push', { method: 'DELETE', url: resolveUploadLocation(res.url, location), ...(signal ? { signal } : {}) })
+            .catch(() => undefined);
+          if (cancel) await discard(cancel);
+        }
+        return false;
+      },
+      s.opts.retry,
+      retryContext(s, 'blob mount', signal),
+    );
+    if (mounted) return 'mounted';
+  }
+  await pushBlob(s, repo, data, digest, signal);
+  return 'uploaded';
+}

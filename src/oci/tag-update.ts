@@ -1,0 +1,139 @@
+/**
+ * Read-modify-write of a tagged manifest that many writers append to (the
+ * referrers fallback index, cosign's `.att`). Registries that need these
+ * offer no working lock (distribution 2.8.2 ignores If-Match), so:
+ * serialize per tag within the process, send If-Match when an ETag came
+ * back, and read again after writing to confirm the change survived.
+ */
+import { header } from './http';
+import { MANIFEST_ACCEPT } from './media-types';
+import type { Repository } from './reference';
+import { discard, readLimited } from './response';
+import { withRetry } from './retry';
+import { apiUrl, failure, retryContext, type Session } from './session';
+import { sha256Digest } from './digest';
+import { DigestMismatchError, OciError, RegistryError } from './errors';
+import { redactUrl } from './redact';
+
+export interface CurrentManifest {
+  bytes: Uint8Array;
+  mediaType: string;
+  etag?: string;
+}
+
+/** What the caller wants done with the current content (undefined = the tag does not exist). */
+export type TagDecision =
+  | { done: string }
+  | { write: { bytes: Uint8Array; mediaType: string }; before?: () => Promise<void> };
+
+export interface TagUpdate {
+  /** Decide from the current content. `done` ends the update with that outcome. */
+  decide(current: CurrentManifest | undefined): TagDecision | Promise<TagDecision>;
+  /** True when the content read back already includes our change. */
+  applied(current: CurrentManifest | undefined): boolean;
+}
+
+export const TAG_UPDATE_ATTEMPTS = 5;
+
+/** Other writers kept winning: temporary, so Execute fails and the host's retry tries again. */
+export class TagUpdateConflictError extends OciError {
+  constructor(where: string) {
+    super('OCI_TAG_UPDATE_CONFLICT', `the update of ${where} did not persist after ${TAG_UPDATE_ATTEMPTS} attempts (concurrent writers)`);
+  }
+
+  override isTemporary(): boolean {
+    return true;
+  }
+}
+const locks = new Map<string, Promise<unknown>>();
+
+/** Runs `fn` after every earlier holder of `key` (process-wide, so all clients share it). */
+export async function withTagLock<T>(key: string, fn: () => Promise<T>): Promise<T> {
+  const previous = locks.get(key) ?? Promise.resolve();
+  const run = previous.then(fn, fn);
+  const tail = run.catch(() => undefined);
+  locks.set(key, tail);
+  try {
+    return await run;
+  } finally {
+    if (locks.get(key) === tail) locks.delete(key);
+  }
+}
+
+/** Outcome: the decision's `done` value, or 'written'. Throws when it did not stick after TAG_UPDATE_ATTEMPTS. */
+export function updateTag(s: Session, repo: Repository, tag: string, update: TagUpdate, signal?: AbortSignal): Promise<string> {
+  return withTagLock(`${repo.scheme}://${repo.apiHost}/${repo.path}:${tag}`, async () => {
+    for (let attempt = 1; attempt <= TAG_UPDATE_ATTEMPTS; attempt++) {
+      const current = await readTag(s, repo, tag, signal);
+      const decision = await update.decide(current);
+      if ('done' in decision) return decision.done;
+      if (decision.before) await decision.before();
+      const accepted = await putTag(s, repo, tag, decision.write, current?.etag, signal);
+      if (!accepted) continue; // 412: someone else wrote first
+      // Another process may have overwritten us between PUT and now: look again, after a short jitter.
+      await s.opts.retry.sleep(20 + Math.floor(s.opts.retry.random() * 80), signal);
+      if (update.applied(await readTag(s, repo, tag, signal))) return 'written';
+    }
+    throw new TagUpdateConflictError(`${repo.toString()}:${tag}`);
+  });
+}
+
+/** GET with every manifest type in Accept: distribution 404s an index to a client that does not list it. */
+export function readTag(s: Session, repo: Repository, tag: string, signal?: AbortSignal): Promise<CurrentManifest | undefined> {
+  return withRetry(
+    async () => {
+      const res = await s.auth.send(repo, 'pull', {
+        method: 'GET',
+        url: apiUrl(repo, `manifests/${tag}`),
+        headers: { accept: MANIFEST_ACCEPT },
+        ...(signal ? { signal } : {}),
+      });
+      if (res.status === 404) {
+        await discard(res);
+        return undefined;
+      }
+      if (res.status !== 200) throw await failure(s, res);
+      const { bytes, truncated } = await readLimited(res, s.opts.manifestSizeLimit);
+      if (truncated) throw new RegistryError({ status: 200, method: 'GET', url: redactUrl(res.url), errors: [{ code: 'MANIFEST_TOO_LARGE', message: `${tag} exceeds ${s.opts.manifestSizeLimit} bytes` }] });
+      const mediaType = (header(res, 'content-type') ?? '').split(';')[0]?.trim() ?? '';
+      const etag = header(res, 'etag');
+      return { bytes, mediaType, ...(etag ? { etag } : {}) };
+    },
+    s.opts.retry,
+    retryContext(s, `read ${tag}`, signal),
+  );
+}
+
+/** PUT the tag; false on 412 (the ETag no longer matches). */
+async function putTag(
+  s: Session,
+  repo: Repository,
+  tag: string,
+  content: { bytes: Uint8Array; mediaType: string },
+  etag: string | undefined,
+  signal?: AbortSignal,
+): Promise<boolean> {
+  return withRetry(
+    async () => {
+      const res = await s.auth.send(repo, 'pull,push', {
+        method: 'PUT',
+        url: apiUrl(repo, `manifests/${tag}`),
+        headers: { 'content-type': content.mediaType, ...(etag ? { 'if-match': etag } : {}) },
+        body: content.bytes,
+        ...(signal ? { signal } : {}),
+      });
+      if (res.status === 412) {
+        await discard(res);
+        return false;
+      }
+      if (res.status !== 200 && res.status !== 201 && res.status !== 202) throw await failure(s, res);
+      await discard(res);
+      const reported = header(res, 'docker-content-digest');
+      const digest = sha256Digest(content.bytes);
+      if (reported && reported !== digest) throw new DigestMismatchError(`manifest ${repo}:${tag}`, digest, reported);
+      return true;
+    },
+    s.opts.retry,
+    retryContext(s, `write ${tag}`, signal),
+  );
+}

@@ -1,0 +1,27 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { readStatement } from '../../../src/plugin/statement';
+
+const fixture = (name: string) => readFileSync(path.join(__dirname, '../../fixtures', name));
+const envelopeOf = (statement: unknown, payloadType = 'application/vnd.in-toto+json') =>
+  Buffer.from(JSON.stringify({ payloadType, payload: Buffer.from(JSON.stringify(statement)).toString('base64'), signatures: [] }));
+
+describe('readStatement', () => {
+  it('reads the protobuf spelling (predicate_type) and the JSON one (predicateType)', () => {
+    expect(readStatement(fixture('chainloop-envelope-image-subject.json'))?.predicateType).toBe('chainloop.dev/attestation/v0.2');
+    expect(readStatement(fixture('chainloop-envelope-sbom.json'))?.predicateType).toBe('chainloop.dev/attestation/v0.2');
+    expect(readStatement(fixture('chainloop-envelope-sbom.json'))?.metadata.name).toBe('only-sbom');
+  });
+
+  it('is undefined for other payload types, bad base64 JSON or non-envelopes', () => {
+    expect(readStatement(envelopeOf({ predicateType: 'x' }, 'text/plain'))).toBeUndefined();
+    expect(readStatement(Buffer.from('{"payloadType":"application/vnd.in-toto+json","payload":"!!!"}'))).toBeUndefined();
+    expect(readStatement(Buffer.from('[]'))).toBeUndefined();
+  });
+
+  it('drops malformed subjects', () => {
+    const s = readStatement(envelopeOf({ subject: [{ name: 'a' }, 5, { name: 'b', digest: { sha256: 'x', n: 1 } }], predicate: [] }));
+    expect(s?.subjects).toEqual([{ name: 'b', digest: { sha256: 'x' }, annotations: {} }]);
+    expect(s?.metadata).toEqual({});
+  });
+});
