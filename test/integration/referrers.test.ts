@@ -1,0 +1,193 @@
+/**
+ * Referrers through the BUILT executable against real distribution 2.8.2
+ * (no referrers API, so the fallback index is used): OCI referrer, fallback
+ * index, cosign `.att`, re-delivery, concurrency, the subject-host rule, and
+ * where each option puts things. Reads go through skopeo and plain GETs.
+ */
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { AttachRequest, ExecuteRequest, RegisterRequest, type RegisterResponse } from '../../src/gen/api/fanout';
+import { launchPlugin, type LaunchedPlugin } from '../../src/host/client';
+import { distributionAvailable, startDistribution, type Distribution } from '../helpers/distribution';
+import { startProxy } from '../helpers/proxy';
+import { envelopeFor, getManifest, listTags, pushSmallImage, putManifest, tagOf, type PushedImage } from '../helpers/referrers';
+import { inspectRaw } from '../helpers/skopeo';
+
+const executable = path.join(__dirname, '../../dist/chainloop-plugin-oci-registry');
+const json = (v: unknown) => Buffer.from(JSON.stringify(v));
+const hex = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
+const ready = existsSync(executable) && distributionAvailable();
+const describeIf = ready ? describe : describe.skip;
+if (!ready) console.warn('referrers.test.ts skipped: run `make build` and install docker-registry (make system-deps)');
+
+describeIf('referrers through the plugin, distribution 2.8.2', () => {
+  let registry: Distribution;
+  let plugin: LaunchedPlugin;
+  let registration: RegisterResponse;
+
+  beforeAll(async () => {
+    registry = await startDistribution({ mode: 'anonymous' });
+    plugin = await launchPlugin({ executable, env: { CHAINLOOP_PLUGIN_LOG_LEVEL: 'debug' } });
+    registration = await plugin.fanout.register(
+      RegisterRequest.fromPartial({ payload: json({ repository: `${registry.host}/team/attestations`, username: 'u', password: 'p-secret' }) }),
+    );
+  }, 60_000);
+
+  afterAll(async () => {
+    await plugin?.shutdown().catch(() => plugin.kill());
+    await registry?.stop();
+  });
+
+  const attach = async (options: Record<string, unknown>) => {
+    const attached = await plugin.fanout.attach(AttachRequest.fromPartial({ payload: json(options), registrationInfo: registration }));
+    return { configuration: attached.configuration };
+  };
+  const execute = async (attachmentInfo: { configuration: Uint8Array }, envelope: Buffer) =>
+    plugin.fanout.execute(ExecuteRequest.fromPartial({ registrationInfo: registration, attachmentInfo, envelope }));
+
+  describe('oci+cosign next to the image', () => {
+    let image: PushedImage;
+    let info: { configuration: Uint8Array };
+    const first = () => envelopeFor([image], 'run-0');
+
+    beforeAll(async () => {
+      image = await pushSmallImage(registry.host, 'org/app');
+      info = await attach({ referrers: 'oci+cosign' });
+      expect(JSON.parse(Buffer.from(info.configuration).toString())).toEqual({ prefix: 'chainloop', referrers: 'oci+cosign' });
+    });
+
+    it('writes the referrer, the fallback index entry and the .att layer', async () => {
+      const envelope = first();
+      await execute(info, envelope);
+
+      const index = await inspectRaw(`${registry.host}/org/app:${tagOf(image.digest)}`);
+      expect(index.manifest).toMatchObject({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json' });
+      const entries = index.manifest.manifests as any[];
+      expect(entries).toHaveLength(1);
+      const entry = entries[0];
+      expect(entry).toMatchObject({ mediaType: 'application/vnd.oci.image.manifest.v1+json', artifactType: 'application/vnd.in-toto+json' });
+
+      const referrer = await inspectRaw(`${registry.host}/org/app@${entry.digest}`);
+      expect(referrer.digest).toBe(entry.digest);
+      expect(referrer.raw.length).toBe(entry.size);
+      expect(referrer.manifest).toMatchObject({
+        artifactType: 'application/vnd.in-toto+json',
+        config: { mediaType: 'application/vnd.oci.empty.v1+json', size: 2 },
+        layers: [{ mediaType: 'application/vnd.dsse.envelope.v1+json', digest: `sha256:${hex(envelope)}`, size: envelope.length }],
+        subject: { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: image.digest, size: image.size },
+      });
+      // Every manifest annotation is copied into the entry (spec), and they carry the workflow.
+      expect(entry.annotations).toEqual((referrer.manifest as any).annotations);
+      expect(entry.annotations).toMatchObject({
+        'in-toto.io/predicate-type': 'chainloop.dev/attestation/v0.2',
+        'org.opencontainers.image.created': '2024-05-06T07:08:09Z',
+        'dev.chainloop.workflow.name': 'build',
+        'dev.chainloop.workflow-run.id': 'run-0',
+        'dev.chainloop.runner.type': 'GITHUB_ACTION',
+      });
+      // The envelope blob is in the image's repository byte for byte.
+      const blob = await fetch(`http://${registry.host}/v2/org/app/blobs/sha256:${hex(envelope)}`);
+      expect(Buffer.from(await blob.arrayBuffer()).equals(envelope)).toBe(true);
+
+      const att = await inspectRaw(`${registry.host}/org/app:${tagOf(image.digest)}.att`);
+      expect(att.manifest.layers).toEqual([
+        {
+          mediaType: 'application/vnd.dsse.envelope.v1+json',
+          size: envelope.length,
+          digest: `sha256:${hex(envelope)}`,
+          annotations: { 'dev.cosignproject.cosign/signature': '', predicateType: 'chainloop.dev/attestation/v0.2' },
+        },
+      ]);
+      const config = await fetch(`http://${registry.host}/v2/org/app/blobs/${(att.manifest.config as any).digest}`);
+      expect(((await config.json()) as any).rootfs.diff_ids).toEqual([`sha256:${hex(envelope)}`]);
+
+      // distribution sends no OCI-Subject, so the API counts as absent without a probe (both signals are required).
+      expect(registry.accessLog.filter((e) => e.path.startsWith('/v2/org/app/referrers/'))).toEqual([]);
+    });
+
+    it('a re-delivery changes neither the index nor the .att', async () => {
+      const before = [await getManifest(registry.host, 'org/app', tagOf(image.digest)), await getManifest(registry.host, 'org/app', `${tagOf(image.digest)}.att`)];
+      await execute(info, first());
+      const after = [await getManifest(registry.host, 'org/app', tagOf(image.digest)), await getManifest(registry.host, 'org/app', `${tagOf(image.digest)}.att`)];
+      expect(after.map((m) => m.digest)).toEqual(before.map((m) => m.digest));
+    });
+
+    it('20 concurrent Executes of distinct envelopes keep 21 entries in each', async () => {
+      const envelopes = Array.from({ length: 20 }, (_, i) => envelopeFor([image], `run-${i + 1}`));
+      await Promise.all(envelopes.map((e) => execute(info, e)));
+      const index = await getManifest(registry.host, 'org/app', tagOf(image.digest));
+      const att = await getManifest(registry.host, 'org/app', `${tagOf(image.digest)}.att`);
+      expect(index.json.manifests).toHaveLength(21);
+      expect(new Set(index.json.manifests.map((m: any) => m.digest)).size).toBe(21);
+      expect(att.json.layers).toHaveLength(21);
+      const expected = [first(), ...envelopes].map((e) => `sha256:${hex(e)}`).sort();
+      expect(att.json.layers.map((l: any) => l.digest).sort()).toEqual(expected);
+    }, 120_000);
+  });
+
+  it('a subject on another host sees no request, and Execute still succeeds', async () => {
+    const elsewhere = await startProxy({ target: registry.host });
+    try {
+      const image = await pushSmallImage(registry.host, 'org/foreign');
+      const info = await attach({ referrers: 'oci+cosign' });
+      await execute(info, envelopeFor([{ name: `${elsewhere.host}/org/foreign`, digest: image.digest }], 'foreign'));
+      expect(elsewhere.requests).toEqual([]);
+      expect(await listTags(registry.host, 'org/foreign')).toEqual(['v1']);
+      expect(plugin.stderrLines.some((l) => l.includes('subject skipped') && l.includes('foreign host'))).toBe(true);
+    } finally {
+      await elsewhere.close();
+    }
+  });
+
+  it('leaves a pre-seeded non-index at sha256-<digest> untouched', async () => {
+    const image = await pushSmallImage(registry.host, 'org/seeded');
+    const squatter = await pushSmallImage(registry.host, 'org/seeded', tagOf(image.digest), 'squatter');
+    const info = await attach({ referrers: 'oci' });
+    await execute(info, envelopeFor([image], 'seeded'));
+    const atTag = await getManifest(registry.host, 'org/seeded', tagOf(image.digest));
+    expect(atTag.digest).toBe(squatter.digest);
+    expect(plugin.stderrLines.some((l) => l.includes('skipped:not-an-index'))).toBe(true);
+  });
+
+  it('refuses an index near 4 MiB without rewriting it', async () => {
+    const image = await pushSmallImage(registry.host, 'org/big');
+    const filler = { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: image.digest, size: image.size, annotations: { pad: 'x'.repeat(4 * 1024 * 1024 - 16 * 1024 - 400) } };
+    const big = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests: [filler] }));
+    const seeded = await putManifest(`http://${registry.host}`, 'org/big', tagOf(image.digest), big, 'application/vnd.oci.image.index.v1+json');
+    await execute(await attach({ referrers: 'oci' }), envelopeFor([image], 'big'));
+    expect((await getManifest(registry.host, 'org/big', tagOf(image.digest))).digest).toBe(seeded);
+    expect(plugin.stderrLines.some((l) => l.includes('skipped:index-too-large'))).toBe(true);
+  });
+
+  it('referrersLocation=repository and layout=single land where the README says', async () => {
+    const image = await pushSmallImage(registry.host, 'org/elsewhere');
+    const info = await attach({ referrers: 'oci+cosign', referrersLocation: 'repository', layout: 'single' });
+    const envelope = envelopeFor([image], 'located');
+    await execute(info, envelope);
+    // The artifact: <repository>/<prefix>:<sha256 hex of the envelope>.
+    const artifact = await inspectRaw(`${registry.host}/team/attestations/chainloop:${hex(envelope)}`);
+    expect((artifact.manifest.layers as any[])[0].digest).toBe(`sha256:${hex(envelope)}`);
+    // Referrers: <repository>/<prefix>:sha256-<subject> and its .att, nothing next to the image.
+    const index = await getManifest(registry.host, 'team/attestations/chainloop', tagOf(image.digest));
+    expect(index.json.manifests).toHaveLength(1);
+    const att = await getManifest(registry.host, 'team/attestations/chainloop', `${tagOf(image.digest)}.att`);
+    expect(att.json.layers[0].digest).toBe(`sha256:${hex(envelope)}`);
+    expect(await listTags(registry.host, 'org/elsewhere')).toEqual(['v1']);
+  });
+
+  it('without options, nothing is written next to the image', async () => {
+    const image = await pushSmallImage(registry.host, 'org/plain');
+    const mark = registry.accessLogMark();
+    const envelope = envelopeFor([image], 'plain');
+    await execute(await attach({}), envelope);
+    expect(await listTags(registry.host, 'org/plain')).toEqual(['v1']);
+    const main = await getManifest(registry.host, `team/attestations/chainloop-${hex(envelope)}`, 'latest');
+    expect(main.json.annotations['dev.chainloop.workflow-run.id']).toBe('plain');
+    const entries = await registry.waitForAccessLog(1, { mark });
+    const byPlugin = registry.accessLog.slice(mark).filter((e) => e.userAgent.startsWith('chainloop-plugin-oci-registry'));
+    expect(byPlugin.length).toBeGreaterThan(0);
+    expect(byPlugin.filter((e) => e.path.startsWith('/v2/org/plain/'))).toEqual([]);
+    expect(entries.length).toBeGreaterThan(0);
+  });
+});
