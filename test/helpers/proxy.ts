@@ -33,7 +33,8 @@ import type { Socket } from 'node:net';
 import { LOOPBACK } from './ports';
 
 export type ProxyAction =
-  | { kind: 'forward'; delayMs?: number }
+  /** `responseHeaders` are added to the target's (e.g. to emulate a registry feature such as OCI-Subject). */
+  | { kind: 'forward'; delayMs?: number; responseHeaders?: Record<string, string> }
   /** Answer without contacting the target. */
   | { kind: 'respond'; status: number; retryAfter?: number | string; headers?: Record<string, string>; body?: string; delayMs?: number }
   /** Destroy the client connection before anything is forwarded. */
@@ -270,6 +271,7 @@ export async function startProxy(options: StartProxyOptions): Promise<RecordingP
 
     up.on('response', (upRes) => {
       const outHeaders = forwardHeaders(upRes.headers);
+      if (action.kind === 'forward' && action.responseHeaders) Object.assign(outHeaders, action.responseHeaders);
       if (action.kind === 'reset-mid-response') {
         const status = upRes.statusCode ?? 502;
         if (info.method === 'HEAD' || status === 204 || status === 304) {
