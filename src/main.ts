@@ -29,8 +29,10 @@ const NAME = 'chainloop-plugin-oci-registry';
 
 const HELP = `${NAME} ${PLUGIN_VERSION}
 
-A Chainloop fan-out plugin that sends attestations and their materials to an
-OCI registry. Chainloop's control plane launches it as a HashiCorp go-plugin
+A Chainloop fan-out plugin that stores each attestation (the signed DSSE
+envelope, byte for byte; no materials) as an OCI artifact in a registry, and
+can attach it to the container images it names (OCI referrers, cosign .att).
+Chainloop's control plane launches it as a HashiCorp go-plugin
 subprocess and talks to it over gRPC; it is not meant to be run by hand.
 
 To use it, place it where the control plane loads plugins from. The control

@@ -7,6 +7,7 @@
 import { readFile } from 'node:fs/promises';
 import { parseRepository } from '../oci/reference';
 import { launchPlugin, type LaunchedPlugin } from './client';
+import { discover } from './discover';
 import { formatPushReport, hostPush } from './push';
 
 export interface HostCliContext {
@@ -41,7 +42,43 @@ Commands:
        --envelope FILE [--prefix PREFIX]
                                    Describe, validate, Register, Attach and Execute
                                    against a real registry, then read the artifact back
+  discover IMAGE@sha256:DIGEST [--repository REPO]
+       [--username USER (--password-stdin | --password PASS)]
+                                   list the Chainloop attestations attached to that image:
+                                   OCI referrers (API or sha256-<hex> index) and cosign's
+                                   sha256-<hex>.att; --repository searches <repository>/<prefix>
+                                   (referrersLocation=repository) instead of the image's repository
 `;
+
+const DISCOVER_USAGE =
+  'host discover: usage: discover IMAGE@sha256:DIGEST [--repository REPO] [--username USER (--password-stdin | --password PASS)]\n';
+
+/** `host discover`: reads the registry directly (no plugin process). */
+async function runDiscover(args: string[], context: HostCliContext): Promise<HostCliResult> {
+  const flags = new Map<string, string>();
+  let image: string | undefined;
+  let passwordFromStdin = false;
+  for (let i = 0; i < args.length; i += 1) {
+    const arg = args[i];
+    if (arg === '--password-stdin') passwordFromStdin = true;
+    else if (/^--(repository|username|password)$/.test(arg) && args[i + 1] !== undefined) flags.set(arg.slice(2), args[++i]);
+    else if (!arg.startsWith('--') && image === undefined) image = arg;
+    else return { exitCode: 2, stderr: `host discover: unexpected argument ${JSON.stringify(arg)}\n${DISCOVER_USAGE}` };
+  }
+  let password = flags.get('password');
+  if (passwordFromStdin) {
+    if (!context.readStdin) return { exitCode: 2, stderr: 'host discover: standard input is not available\n' };
+    password = (await context.readStdin()).replace(/\r?\n$/, '');
+  }
+  if (!image || (flags.has('username') && !password)) return { exitCode: 2, stderr: DISCOVER_USAGE };
+  try {
+    const report = await discover({ image, repository: flags.get('repository'), username: flags.get('username'), password });
+    return { exitCode: 0, stdout: `${JSON.stringify(report, null, 2)}\n` };
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    return { exitCode: 1, stderr: `host discover: ${password ? message.split(password).join('[redacted]') : message}\n` };
+  }
+}
 
 const PUSH_USAGE =
   'host push: usage: push --repository REPO --username USER (--password-stdin | --password PASS) --envelope FILE [--prefix PREFIX]\n';
@@ -145,6 +182,7 @@ export async function runHostCli(argv: readonly string[], context: HostCliContex
   if (!command) return { exitCode: 2, stderr: HOST_HELP };
   if (!executable) return { exitCode: 2, stderr: 'host: no plugin executable (use --plugin PATH)\n' };
   if (command === 'push') return runPush(args, context, executable, verbose);
+  if (command === 'discover') return runDiscover(args, context);
 
   let plugin: LaunchedPlugin | undefined;
   try {

@@ -17,7 +17,7 @@ import { retryContext, startUpload, type Session } from './session';
 import { appendAttLayer, type AttAppend, type AttOutcome } from './cosign-att';
 import { ensureBlob, type EnsureOutcome } from './blob-mount';
 import { pushReferrer, type Referrer, type ReferrerOutcome } from './push-referrer';
-import { headSubject, ReferrersSupportCache, type SubjectLookup } from './referrers';
+import { headSubject, listReferrers, ReferrersSupportCache, type ReferrersListing, type SubjectLookup } from './referrers';
 import { readTag, type CurrentManifest } from './tag-update';
 
 export interface CallOptions {
@@ -110,6 +110,11 @@ export class RegistryClient {
   /** Appends a layer to cosign's `sha256-<hex>.att` manifest. */
   appendAttLayer(repo: Repository, subjectDigest: string, add: AttAppend, opts: CallOptions = {}): Promise<AttOutcome> {
     return appendAttLayer(this.session, repo, subjectDigest, add, opts.signal);
+  }
+
+  /** The referrers of a digest, from the referrers API or the fallback tag. */
+  listReferrers(repo: Repository, digest: string, opts: CallOptions = {}): Promise<ReferrersListing> {
+    return listReferrers(this.session, repo, digest, opts.signal);
   }
 
   /** A tag's manifest with its ETag, or undefined on 404. */

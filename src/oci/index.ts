@@ -31,7 +31,7 @@ export { sha256Digest, isSha256Digest } from './digest';
 export { MEDIA_TYPES } from './media-types';
 export { credentialForms, redactUrl, scrubSecrets } from './redact';
 export { closeSharedDispatcher } from './http';
-export type { SubjectDescriptor, SubjectLookup } from './referrers';
+export type { SubjectDescriptor, SubjectLookup, ReferrersListing } from './referrers';
 export type { Referrer, ReferrerOutcome } from './push-referrer';
 export type { AttAppend, AttOutcome } from './cosign-att';
 export type { CurrentManifest } from './tag-update';

@@ -15,6 +15,8 @@ import type { Repository } from './reference';
 import { discard, readLimited } from './response';
 import { withRetry } from './retry';
 import { apiUrl, failure, retryContext, type Session } from './session';
+import { readIndex } from './fallback-index';
+import { readTag } from './tag-update';
 
 export interface SubjectDescriptor {
   mediaType: string;
@@ -111,4 +113,44 @@ export async function referrersApiAnswers(s: Session, repo: Repository, digest: 
     s.opts.retry,
     retryContext(s, 'referrers API check', signal),
   );
+}
+
+export interface ReferrersListing {
+  /** `api` = the registry's referrers API; `fallback` = the `sha256-<hex>` tag; `none` = neither has entries. */
+  source: 'api' | 'fallback' | 'none';
+  manifests: unknown[];
+}
+
+/**
+ * The referrers of `digest`: from the API when it answers an OCI index (first
+ * page; never following redirects), else from the fallback tag. A non-index
+ * at the tag reads as no entries.
+ */
+export async function listReferrers(s: Session, repo: Repository, digest: string, signal?: AbortSignal): Promise<ReferrersListing> {
+  const res = await s.auth.send(repo, 'pull', {
+    method: 'GET',
+    url: apiUrl(repo, `referrers/${digest}`),
+    headers: { accept: MEDIA_TYPES.ociIndex },
+    ...(signal ? { signal } : {}),
+  });
+  const type = (header(res, 'content-type') ?? '').split(';')[0]?.trim();
+  if (res.status === 200 && type === MEDIA_TYPES.ociIndex) {
+    const { bytes } = await readLimited(res, s.opts.manifestSizeLimit);
+    const manifests = parseIndexManifests(bytes);
+    if (manifests) return { source: 'api', manifests };
+  } else {
+    await discard(res);
+  }
+  const current = await readTag(s, repo, digest.replace(':', '-'), signal);
+  const manifests = current ? readIndex(current) : undefined;
+  return manifests ? { source: 'fallback', manifests } : { source: 'none', manifests: [] };
+}
+
+function parseIndexManifests(bytes: Uint8Array): unknown[] | undefined {
+  try {
+    const body = JSON.parse(Buffer.from(bytes).toString('utf8')) as { manifests?: unknown };
+    return Array.isArray(body.manifests) ? body.manifests : undefined;
+  } catch {
+    return undefined;
+  }
 }

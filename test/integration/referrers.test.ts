@@ -12,6 +12,7 @@ import { launchPlugin, type LaunchedPlugin } from '../../src/host/client';
 import { distributionAvailable, startDistribution, type Distribution } from '../helpers/distribution';
 import { startProxy } from '../helpers/proxy';
 import { envelopeFor, getManifest, listTags, pushSmallImage, putManifest, tagOf, type PushedImage } from '../helpers/referrers';
+import { runBuiltPlugin } from '../helpers/plugin-process';
 import { inspectRaw } from '../helpers/skopeo';
 
 const executable = path.join(__dirname, '../../dist/chainloop-plugin-oci-registry');
@@ -124,6 +125,23 @@ describeIf('referrers through the plugin, distribution 2.8.2', () => {
       const expected = [first(), ...envelopes].map((e) => `sha256:${hex(e)}`).sort();
       expect(att.json.layers.map((l: any) => l.digest).sort()).toEqual(expected);
     }, 120_000);
+
+    it('host discover lists them from the image, with predicate type and workflow annotations', async () => {
+      const run = await runBuiltPlugin(['host', 'discover', `${image.name}@${image.digest}`]);
+      expect(run.stderr).toBe('');
+      expect(run.code).toBe(0);
+      const report = JSON.parse(run.stdout);
+      expect(report.referrers.source).toBe('fallback');
+      expect(report.referrers.attestations).toHaveLength(21);
+      expect(report.cosign.attestations).toHaveLength(21);
+      const runIds = report.referrers.attestations.map((a: any) => a.annotations['dev.chainloop.workflow-run.id']).sort();
+      expect(runIds).toEqual(Array.from({ length: 21 }, (_, i) => `run-${i}`).sort());
+      expect(report.referrers.attestations[0]).toMatchObject({
+        predicateType: 'chainloop.dev/attestation/v0.2',
+        annotations: { 'dev.chainloop.workflow.name': 'build', 'dev.chainloop.organization': 'acme' },
+      });
+      expect(report.cosign.attestations[0].predicateType).toBe('chainloop.dev/attestation/v0.2');
+    });
   });
 
   it('a subject on another host sees no request, and Execute still succeeds', async () => {
@@ -174,6 +192,10 @@ describeIf('referrers through the plugin, distribution 2.8.2', () => {
     const att = await getManifest(registry.host, 'team/attestations/chainloop', `${tagOf(image.digest)}.att`);
     expect(att.json.layers[0].digest).toBe(`sha256:${hex(envelope)}`);
     expect(await listTags(registry.host, 'org/elsewhere')).toEqual(['v1']);
+    const run = await runBuiltPlugin(['host', 'discover', `${image.name}@${image.digest}`, '--repository', `${registry.host}/team/attestations/chainloop`]);
+    const report = JSON.parse(run.stdout);
+    expect(report.referrers.attestations.map((a: any) => a.annotations['dev.chainloop.workflow-run.id'])).toEqual(['located']);
+    expect(report.cosign.attestations.map((a: any) => a.digest)).toEqual([`sha256:${hex(envelope)}`]);
   });
 
   it('without options, nothing is written next to the image', async () => {
@@ -189,5 +211,8 @@ describeIf('referrers through the plugin, distribution 2.8.2', () => {
     expect(byPlugin.length).toBeGreaterThan(0);
     expect(byPlugin.filter((e) => e.path.startsWith('/v2/org/plain/'))).toEqual([]);
     expect(entries.length).toBeGreaterThan(0);
+    const found = JSON.parse((await runBuiltPlugin(['host', 'discover', `${image.name}@${image.digest}`])).stdout);
+    expect(found.referrers).toEqual({ source: 'none', attestations: [] });
+    expect(found.cosign.attestations).toEqual([]);
   });
 });
