@@ -46,7 +46,11 @@ export function launch(options: Partial<LaunchOptions> = {}): Promise<LaunchedPl
 }
 
 /** Launches a plugin and runs Register + Attach against `registry`, as the control plane would. */
-export async function startBenchPlugin(registry: BenchRegistry, options: Partial<LaunchOptions> = {}): Promise<BenchPlugin> {
+export async function startBenchPlugin(
+  registry: BenchRegistry,
+  options: Partial<LaunchOptions> = {},
+  attachment: Record<string, unknown> = {},
+): Promise<BenchPlugin> {
   const plugin = await launch(options);
   try {
     const payload = Buffer.from(
@@ -54,7 +58,7 @@ export async function startBenchPlugin(registry: BenchRegistry, options: Partial
     );
     const registrationInfo = await plugin.fanout.register(RegisterRequest.fromPartial({ payload }));
     const attached = await plugin.fanout.attach(
-      AttachRequest.fromPartial({ payload: Buffer.from('{}'), registrationInfo }),
+      AttachRequest.fromPartial({ payload: Buffer.from(JSON.stringify(attachment)), registrationInfo }),
     );
     const attachmentInfo = { configuration: attached.configuration };
     return {

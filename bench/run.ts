@@ -4,7 +4,7 @@
  * through the gRPC interface of the built one-file executable, each figure
  * next to a baseline measured in the same run.
  *
- *   node scripts/run-ts.js bench/run.ts [--smoke] [--only=startup,requests,latency,throughput,large]
+ *   node scripts/run-ts.js bench/run.ts [--smoke] [--only=startup,requests,referrers,latency,throughput,large]
  *                                       [--modes=token,anonymous]
  *
  * Exits non-zero only when something FAILED (an Execute error, a crash, a
@@ -15,6 +15,7 @@ import { mkdirSync } from 'node:fs';
 import { largeCase } from './cases/large';
 import { latencyCase } from './cases/latency';
 import { buildGoHost } from './gohost-driver';
+import { referrersCase } from './cases/referrers';
 import { requestsCase } from './cases/requests';
 import { startupCase } from './cases/startup';
 import { throughputCase } from './cases/throughput';
@@ -23,7 +24,7 @@ import { startBenchRegistry, type BenchMode, type BenchRegistry } from './regist
 import { notes, table, writeResults } from './report';
 import { FULL, SMOKE, type BenchContext, type CaseOutcome, type CaseResult } from './types';
 
-const ALL_CASES = ['startup', 'requests', 'latency', 'throughput', 'large'] as const;
+const ALL_CASES = ['startup', 'requests', 'referrers', 'latency', 'throughput', 'large'] as const;
 type CaseName = (typeof ALL_CASES)[number];
 
 function parseArgs(argv: string[]): { smoke: boolean; only: Set<CaseName>; modes: BenchMode[] } {
@@ -99,6 +100,9 @@ async function main(): Promise<number> {
 
     if (only.has('requests')) {
       for (const mode of registryModes) if (ready(mode)) await run('requests', mode, () => requestsCase(ctx, mode));
+    }
+    if (only.has('referrers')) {
+      for (const mode of modes) if (ready(mode)) await run('referrers', mode, () => referrersCase(ctx, mode));
     }
     if (only.has('latency')) {
       for (const mode of modes) if (ready(mode)) await run('latency', mode, () => latencyCase(ctx, mode));

@@ -4,6 +4,7 @@
  * it (no bytes sent), and an upload only when the registry declines the mount.
  */
 import { blobExists, pushBlob } from './blob';
+import { AuthenticationError, PermissionError } from './errors';
 import { header } from './http';
 import { resolveUploadLocation } from './location';
 import type { Repository } from './reference';
@@ -28,7 +29,7 @@ export async function ensureBlob(
         const url = apiUrl(repo, 'blobs/uploads/');
         url.searchParams.set('mount', digest);
         url.searchParams.set('from', from.path);
-        const res = await s.auth.send(repo, 'pull,push', { method: 'POST', url, ...(signal ? { signal } : {}) });
+        const res = await s.auth.send(repo, 'pull,push', { method: 'POST', url, ...(signal ? { signal } : {}) }, from);
         if (res.status === 201) {
           await discard(res);
           return true;
@@ -47,7 +48,11 @@ export async function ensureBlob(
       },
       s.opts.retry,
       retryContext(s, 'blob mount', signal),
-    );
+    ).catch((err: unknown) => {
+      // Not allowed to read the source after all: an upload needs no such right.
+      if (err instanceof AuthenticationError || err instanceof PermissionError) return false;
+      throw err;
+    });
     if (mounted) return 'mounted';
   }
   await pushBlob(s, repo, data, digest, signal);

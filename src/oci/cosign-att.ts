@@ -5,7 +5,7 @@
  * tag, keep existing layers verbatim, append once, respect cosign's cap,
  * upload the new config, write with If-Match, verify.
  */
-import { ensureBlob } from './blob-mount';
+import { pushBlob } from './blob';
 import { MEDIA_TYPES } from './media-types';
 import type { Repository } from './reference';
 import type { Session } from './session';
@@ -46,9 +46,9 @@ export async function appendAttLayer(s: Session, repo: Repository, subjectDigest
         const built = add.build(read.layers, read.docker);
         return {
           write: built.manifest,
-          // The config lists every layer, so it changes with each append: upload it first.
+          // The config lists every layer, so it is new with each append: upload it (no HEAD) first.
           before: async () => {
-            await ensureBlob(s, repo, built.config.digest, built.config.bytes, undefined, signal);
+            await pushBlob(s, repo, built.config.bytes, built.config.digest, signal);
           },
         };
       },

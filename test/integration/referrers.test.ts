@@ -216,3 +216,44 @@ describeIf('referrers through the plugin, distribution 2.8.2', () => {
     expect(found.cosign.attestations).toEqual([]);
   });
 });
+
+describeIf('referrers through the plugin, token-auth distribution', () => {
+  let registry: Distribution;
+  let plugin: LaunchedPlugin;
+
+  beforeAll(async () => {
+    registry = await startDistribution({ mode: 'token' });
+    plugin = await launchPlugin({ executable, env: { CHAINLOOP_PLUGIN_LOG_LEVEL: 'debug' } });
+  }, 60_000);
+
+  afterAll(async () => {
+    await plugin?.shutdown().catch(() => plugin.kill());
+    await registry?.stop();
+  });
+
+  it('mounts the envelope into the image repository with one token for both scopes, and writes both schemes', async () => {
+    const password = registry.users.pusher!.password;
+    const registration = await plugin.fanout.register(
+      RegisterRequest.fromPartial({ payload: json({ repository: `${registry.host}/team/attestations`, username: 'pusher', password }) }),
+    );
+    // The image goes in through the plugin's own main push path: any artifact manifest is an image to refer to.
+    const seed = envelopeFor([], 'seed');
+    await plugin.fanout.execute(ExecuteRequest.fromPartial({ registrationInfo: registration, attachmentInfo: { configuration: json({ layout: 'single' }) }, envelope: seed }));
+    const creds = { username: 'pusher', password };
+    const seeded = await inspectRaw(`${registry.host}/team/attestations/chainloop:${hex(seed)}`, { creds });
+    const image = { name: `${registry.host}/team/attestations/chainloop`, digest: seeded.digest };
+
+    const attached = await plugin.fanout.attach(AttachRequest.fromPartial({ payload: json({ referrers: 'oci+cosign' }), registrationInfo: registration }));
+    const envelope = envelopeFor([image], 'token-run');
+    await plugin.fanout.execute(ExecuteRequest.fromPartial({ registrationInfo: registration, attachmentInfo: { configuration: attached.configuration }, envelope }));
+
+    const index = await inspectRaw(`${image.name}:${tagOf(image.digest)}`, { creds });
+    expect((index.manifest.manifests as unknown[]).length).toBe(1);
+    const att = await inspectRaw(`${image.name}:${tagOf(image.digest)}.att`, { creds });
+    expect((att.manifest.layers as Array<{ digest: string }>)[0]!.digest).toBe(`sha256:${hex(envelope)}`);
+    const mounts = registry.accessLog.filter((e) => e.method === 'POST' && e.target.includes('mount=') && e.status === 201);
+    expect(mounts.length).toBeGreaterThan(0);
+    const scopes = registry.tokenServer!.requests.map((r) => r.scopes);
+    expect(scopes.some((s) => s.length === 2 && s.some((x) => x.endsWith(':pull,push')) && s.some((x) => /chainloop-[0-9a-f]{64}:pull$|chainloop:pull$/.test(x)))).toBe(true);
+  });
+});

@@ -55,8 +55,9 @@ export class Authorizer {
    * other than 401; a 401 that re-authenticating cannot fix becomes an
    * AuthenticationError or PermissionError.
    */
-  async send(repo: Repository, actions: Actions, req: HttpRequest): Promise<HttpResponse> {
-    const scope = `repository:${repo.path}:${actions}`;
+  async send(repo: Repository, actions: Actions, req: HttpRequest, alsoPull?: Repository): Promise<HttpResponse> {
+    // A cross-repository mount needs pull on the source too, in the same token.
+    const scope = `repository:${repo.path}:${actions}${alsoPull ? ` repository:${alsoPull.path}:pull` : ''}`;
     let auth = await this.attach(repo, scope, actions, req.signal);
     let res = await this.transport.send(withAuthorization(req, auth));
     if (res.status !== 401) return res;
@@ -95,7 +96,7 @@ export class Authorizer {
       const grant = await fetchToken(this.transport, {
         realm: state.realm,
         ...(state.service !== undefined ? { service: state.service } : {}),
-        scopes: [scope],
+        scopes: scope.split(' '),
         ...(creds ? { credentials: creds } : {}),
         ...(this.refreshTokens.has(state.realm) ? { refreshToken: this.refreshTokens.get(state.realm) } : {}),
         registryScheme: repo.scheme,
