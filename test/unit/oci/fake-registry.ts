@@ -14,6 +14,7 @@ export interface RecordedRequest {
   path: string;
   authorization?: string;
   contentType?: string;
+  ifMatch?: string;
   body: Buffer;
 }
 
@@ -86,6 +87,7 @@ export class FakeRegistry {
       body: Buffer.concat(chunks),
       ...(req.headers.authorization ? { authorization: req.headers.authorization } : {}),
       ...(req.headers['content-type'] ? { contentType: req.headers['content-type'] } : {}),
+      ...(typeof req.headers['if-match'] === 'string' ? { ifMatch: req.headers['if-match'] } : {}),
     };
     this.requests.push(rec);
     if (this.intercept && (await this.intercept(rec, res))) return;
