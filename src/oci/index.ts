@@ -15,6 +15,13 @@ export {
 } from './errors';
 export { RegistryClient, type CallOptions } from './client';
 export type { FetchedManifest } from './manifest';
+// Referrers: OCI 1.1 (API or fallback index) and cosign's .att.
+export type { SubjectDescriptor, SubjectLookup, ReferrersListing } from './referrers';
+export type { Referrer, ReferrerOutcome } from './push-referrer';
+export type { AttAppend, AttOutcome } from './cosign-att';
+export type { CurrentManifest } from './tag-update';
+export { fallbackTag, readIndex, type FallbackOutcome } from './fallback-index';
+export { attTag } from './cosign-att';
 export {
   defaultClientOptions,
   DEFAULT_RETRY,
@@ -31,9 +38,3 @@ export { sha256Digest, isSha256Digest } from './digest';
 export { MEDIA_TYPES } from './media-types';
 export { credentialForms, redactUrl, scrubSecrets } from './redact';
 export { closeSharedDispatcher } from './http';
-export type { SubjectDescriptor, SubjectLookup, ReferrersListing } from './referrers';
-export type { Referrer, ReferrerOutcome } from './push-referrer';
-export type { AttAppend, AttOutcome } from './cosign-att';
-export type { CurrentManifest } from './tag-update';
-export { fallbackTag, readIndex, type FallbackOutcome } from './fallback-index';
-export { attTag } from './cosign-att';
