@@ -24,9 +24,16 @@ const STATEMENT_PARSE_LIMIT = 8 * 1024 * 1024;
 
 export function readStatement(envelope: Uint8Array): Statement | undefined {
   if (envelope.byteLength > STATEMENT_PARSE_LIMIT) return undefined;
-  const env = parseObject(Buffer.from(envelope.buffer, envelope.byteOffset, envelope.byteLength).toString('utf8'));
-  if (!env || env.payloadType !== IN_TOTO_PAYLOAD_TYPE || typeof env.payload !== 'string') return undefined;
-  const statement = parseObject(Buffer.from(env.payload, 'base64').toString('utf8'));
+  const buf = Buffer.from(envelope.buffer, envelope.byteOffset, envelope.byteLength);
+  // The envelope's outline was checked by classifyEnvelope; read the two fields
+  // in place rather than parse the whole envelope a second time (memory: the
+  // payload is most of it).
+  if (stringField(buf, 'payloadType') !== IN_TOTO_PAYLOAD_TYPE) return undefined;
+  const payload = stringField(buf, 'payload');
+  if (payload === undefined) return undefined;
+  const decoded = Buffer.from(payload, 'base64');
+  if (decoded[firstNonSpace(decoded)] !== 0x7b /* { */) return undefined;
+  const statement = parseObject(decoded.toString('utf8'));
   if (!statement) return undefined;
   // Both the JSON (`predicateType`) and protobuf (`predicate_type`) spellings occur in Chainloop's data.
   const predicateType = statement.predicateType ?? statement.predicate_type;
@@ -37,6 +44,43 @@ export function readStatement(envelope: Uint8Array): Statement | undefined {
     metadata: isObject(predicate.metadata) ? predicate.metadata : {},
     predicate,
   };
+}
+
+/**
+ * The value of a top-level `"key": "<string>"` of a DSSE envelope. Inside JSON
+ * strings a quote is always escaped, so `"key"` followed by `:` only occurs as
+ * a key; DSSE has no nested object with these keys. Returns undefined when
+ * the value is not a plain string (escapes are not expected in base64 or a
+ * media type, and are refused).
+ */
+function stringField(buf: Buffer, key: string): string | undefined {
+  const needle = `"${key}"`;
+  let at = buf.indexOf(needle);
+  while (at !== -1) {
+    let i = at + needle.length;
+    while (isSpace(buf[i])) i++;
+    if (buf[i] === 0x3a /* : */) {
+      i++;
+      while (isSpace(buf[i])) i++;
+      if (buf[i] !== 0x22 /* " */) return undefined;
+      const end = buf.indexOf(0x22, i + 1);
+      if (end === -1) return undefined;
+      const value = buf.toString('latin1', i + 1, end);
+      return value.includes('\\') ? undefined : value;
+    }
+    at = buf.indexOf(needle, at + 1);
+  }
+  return undefined;
+}
+
+function isSpace(b: number | undefined): boolean {
+  return b === 0x20 || b === 0x0a || b === 0x0d || b === 0x09;
+}
+
+function firstNonSpace(buf: Buffer): number {
+  let i = 0;
+  while (i < buf.length && isSpace(buf[i])) i++;
+  return i;
 }
 
 function toSubject(value: unknown): StatementSubject[] {

@@ -19,6 +19,17 @@ describe('readStatement', () => {
     expect(readStatement(Buffer.from('[]'))).toBeUndefined();
   });
 
+  it('reads pretty-printed envelopes in any key order, and skips a value that merely equals a key name', () => {
+    const payload = Buffer.from(JSON.stringify({ predicateType: 'p/v1', subject: [] })).toString('base64');
+    const text = `{\n  "signatures": [{"keyid": "payload", "sig": "payloadType"}],\n  "payload" : "${payload}",\n  "payloadType":\t"application/vnd.in-toto+json"\n}`;
+    expect(readStatement(Buffer.from(text))?.predicateType).toBe('p/v1');
+  });
+
+  it('is undefined when the payload is not a JSON object, or a field holds escapes', () => {
+    expect(readStatement(Buffer.from(JSON.stringify({ payloadType: 'application/vnd.in-toto+json', payload: Buffer.from('[1]').toString('base64'), signatures: [] })))).toBeUndefined();
+    expect(readStatement(Buffer.from('{"payloadType":"application\\/vnd.in-toto+json","payload":"e30=","signatures":[]}'))).toBeUndefined();
+  });
+
   it('drops malformed subjects', () => {
     const s = readStatement(envelopeOf({ subject: [{ name: 'a' }, 5, { name: 'b', digest: { sha256: 'x', n: 1 } }], predicate: [] }));
     expect(s?.subjects).toEqual([{ name: 'b', digest: { sha256: 'x' }, annotations: {} }]);
