@@ -29,8 +29,8 @@ const NAME = 'chainloop-plugin-oci-registry';
 
 const HELP = `${NAME} ${PLUGIN_VERSION}
 
-A Chainloop fan-out plugin that sends attestations and their materials to an
-OCI registry. Chainloop's control plane launches it as a HashiCorp go-plugin
+A Chainloop fan-out plugin that stores attestations (the signed DSSE envelopes)
+in an OCI registry. Chainloop's control plane launches it as a HashiCorp go-plugin
 subprocess and talks to it over gRPC; it is not meant to be run by hand.
 
 To use it, place it where the control plane loads plugins from. The control
@@ -47,6 +47,8 @@ Usage:
 
 Environment:
   CHAINLOOP_PLUGIN_LOG_LEVEL   trace, debug, info (default), warn or error
+  SSL_CERT_FILE, SSL_CERT_DIR  extra CA certificates for registries, as in Go;
+  NODE_EXTRA_CA_CERTS          /etc/ssl/certs and /etc/pki/tls/certs are read too
 `;
 
 type Command =
@@ -109,7 +111,8 @@ function guardProcess(logger: ProcessLogger): void {
 
 function makeFanout(logger: ProcessLogger): FanoutServer | undefined {
   try {
-    return createFanoutServer({ logger });
+    const { SSL_CERT_FILE, SSL_CERT_DIR, NODE_EXTRA_CA_CERTS } = process.env;
+    return createFanoutServer({ logger, trustEnv: { SSL_CERT_FILE, SSL_CERT_DIR, NODE_EXTRA_CA_CERTS } });
   } catch (error) {
     logger.error('could not create the fan-out server', { error });
     return undefined;
