@@ -34,6 +34,7 @@ func main() {
 	username := flag.String("username", "gohost", "registration username (registry mode)")
 	password := flag.String("password", "gohost-secret-pw", "registration password (registry mode)")
 	verbose := flag.Bool("v", false, "print the host's captured log at the end")
+	expectRegisterError := flag.String("expect-register-error", "", "registry mode: Register must fail with a message containing each comma-separated part")
 	driveRepository := flag.String("drive", "", "load-driver mode for the benchmarks: register REPOSITORY, then run the commands read from stdin (see driver.go)")
 	flag.Parse()
 
@@ -53,10 +54,10 @@ func main() {
 		fmt.Fprintf(os.Stderr, "gohost: %s is not an executable file\n", abs)
 		os.Exit(exitUsage)
 	}
-	os.Exit(run(abs, *registry, *envelope, *username, *password, *verbose))
+	os.Exit(run(abs, *registry, *envelope, *username, *password, *expectRegisterError, *verbose))
 }
 
-func run(path, registry, envelopePath, username, password string, verbose bool) int {
+func run(path, registry, envelopePath, username, password, expectRegisterError string, verbose bool) int {
 	r := &recorder{}
 	hostLog := &lockedBuffer{}
 	stderrCopy := &lockedBuffer{}
@@ -104,7 +105,7 @@ func run(path, registry, envelopePath, username, password string, verbose bool) 
 			r.ok("dispense "+pluginName, "")
 			runContract(fan, r)
 			if registry != "" {
-				runRegistry(fan, r, registry, envelopePath, username, password)
+				runRegistry(fan, r, registry, envelopePath, username, password, expectRegisterError)
 			}
 		}
 	}
