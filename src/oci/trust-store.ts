@@ -51,6 +51,8 @@ export interface TrustStore {
   certificates: string[];
   /** Every file read, by real path, in order. */
   filesRead: string[];
+  /** A TLS context that trusts exactly `certificates`. */
+  context: SecureContext;
 }
 
 const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g;
@@ -61,16 +63,16 @@ export function loadTrustStore(
   fs: TrustFs = nodeFs,
   bundled: readonly string[] = rootCertificates,
 ): TrustStore {
-  const certificates: string[] = [];
+  const candidates: Array<{ pem: string; file?: string; source?: string }> = [];
   const seen = new Set<string>();
   const filesRead: string[] = [];
-  const add = (pem: string): void => {
+  const add = (pem: string, file?: string, source?: string): void => {
     const key = pem.replace(/\s+/g, '');
     if (seen.has(key)) return;
     seen.add(key);
-    certificates.push(pem);
+    candidates.push({ pem, file, source });
   };
-  bundled.forEach(add);
+  bundled.forEach((pem) => add(pem));
 
   /** Reads one file's certificates; false when it could not be read (a missing file says nothing). */
   const readCertFile = (file: string, source: string): boolean => {
@@ -89,18 +91,8 @@ export function loadTrustStore(
     }
     filesRead.push(real);
     const blocks = text.match(PEM_CERTIFICATE) ?? [];
-    let bad = 0;
-    for (const block of blocks) {
-      if (seen.has(block.replace(/\s+/g, ''))) continue;
-      try {
-        new X509Certificate(block);
-        add(block);
-      } catch {
-        bad += 1;
-      }
-    }
     if (blocks.length === 0) warn('skipping a CA certificate file that holds no PEM certificate', { file, source });
-    else if (bad > 0) warn('skipping unparsable certificates in a CA certificate file', { file, source, unparsable: bad });
+    for (const block of blocks) add(block, file, source);
     return true;
   };
 
@@ -124,7 +116,37 @@ export function loadTrustStore(
       readCertFile(path.join(dir, entry.name), env.SSL_CERT_DIR ? 'SSL_CERT_DIR' : 'system directory');
     }
   }
-  return { certificates, filesRead };
+  return { ...withoutUnparsable(candidates, warn), filesRead };
+}
+
+/**
+ * Each certificate from a file is parsed once on its own (OpenSSL would skip
+ * a bad one silently, and the file could not be named); Node's bundled roots
+ * are known good.
+ */
+function withoutUnparsable(
+  candidates: Array<{ pem: string; file?: string; source?: string }>,
+  warn: TrustWarn,
+): { certificates: string[]; context: SecureContext } {
+  const bad = new Map<string, { source?: string; unparsable: number }>();
+  const certificates = candidates
+    .filter((c) => {
+      if (c.file === undefined) return true;
+      try {
+        new X509Certificate(c.pem);
+        return true;
+      } catch {
+        const entry = bad.get(c.file) ?? { source: c.source, unparsable: 0 };
+        entry.unparsable += 1;
+        bad.set(c.file, entry);
+        return false;
+      }
+    })
+    .map((c) => c.pem);
+  for (const [file, { source, unparsable }] of bad) {
+    warn('skipping unparsable certificates in a CA certificate file', { file, source, unparsable });
+  }
+  return { certificates, context: createSecureContext({ ca: certificates }) };
 }
 
 let trust: { env: TrustEnv; warn: TrustWarn } = { env: {}, warn: () => undefined };
@@ -138,8 +160,6 @@ export function configureTrust(env: TrustEnv, warn: TrustWarn): void {
 
 /** One secure context for every registry connection, built on first use. */
 export function trustedSecureContext(): SecureContext {
-  if (context) return context;
-  const { certificates } = loadTrustStore(trust.env, trust.warn);
-  context = createSecureContext({ ca: certificates });
+  context ??= loadTrustStore(trust.env, trust.warn).context;
   return context;
 }

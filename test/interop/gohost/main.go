@@ -35,12 +35,16 @@ func main() {
 	password := flag.String("password", "gohost-secret-pw", "registration password (registry mode)")
 	verbose := flag.Bool("v", false, "print the host's captured log at the end")
 	expectRegisterError := flag.String("expect-register-error", "", "registry mode: Register must fail with a message containing each comma-separated part")
+	startupRuns := flag.Int("startup", 0, "start-up mode for the benchmarks: launch the plugin N times, print the start→Dispense times")
 	driveRepository := flag.String("drive", "", "load-driver mode for the benchmarks: register REPOSITORY, then run the commands read from stdin (see driver.go)")
 	flag.Parse()
 
 	if *pluginPath == "" || (*registry != "" && *envelope == "") {
 		fmt.Fprintln(os.Stderr, "usage: gohost -plugin PATH [-registry HOST:PORT -envelope FILE] [-v]")
 		os.Exit(exitUsage)
+	}
+	if *pluginPath != "" && *startupRuns > 0 {
+		os.Exit(runStartup(*pluginPath, *startupRuns))
 	}
 	if *pluginPath != "" && *driveRepository != "" {
 		os.Exit(runDriver(*pluginPath, *driveRepository, *username, *password))
