@@ -8,7 +8,7 @@ VERSION := $(shell node -p "require('./package.json').version" 2>/dev/null)
 # Debian's name for this machine's architecture: the SEA that `make build` writes.
 NATIVE_ARCH := $(shell node -p "({x64:'amd64',arm64:'arm64'})[process.arch]" 2>/dev/null)
 SOURCES := $(shell find src -name '*.ts' 2>/dev/null) package.json scripts/build.js
-SEA_SCRIPTS := package.json scripts/sea-common.js scripts/fetch-runtime.js scripts/build-sea.js
+SEA_SCRIPTS := package.json scripts/sea-common.js scripts/fetch-runtime.js scripts/build-sea.js $(wildcard scripts/sea/*.js)
 TARBALLS := $(foreach a,amd64 arm64,dist/$(NAME)-$(VERSION)-linux-$(a).tar.gz)
 # Built through pattern rules, but deliverables: make must not delete them as intermediates.
 .SECONDARY: $(foreach a,amd64 arm64,dist/linux-$(a)/$(NAME))

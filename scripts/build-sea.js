@@ -4,11 +4,12 @@
 // runtime: dist/linux-<debian arch>/chainloop-plugin-oci-registry (the Makefile
 // links the build machine's own to dist/chainloop-plugin-oci-registry).
 //
-// The SEA blob (with its V8 code cache) must come from the very runtime it is
-// injected into, so a foreign architecture's runtime runs under qemu user
-// emulation to write it.
+// The SEA blob and the V8 code cache of the bundle (see scripts/sea/loader.js)
+// must come from the very runtime they are injected into, so a foreign
+// architecture's runtime runs under qemu user emulation to write them.
 'use strict';
 const { execFileSync } = require('node:child_process');
+const esbuild = require('esbuild');
 const fs = require('node:fs');
 const path = require('node:path');
 const { NAME, ROOT, nodeArch, runnerFor, seaPath } = require('./sea-common');
@@ -24,16 +25,29 @@ function buildSea(arch) {
   fs.rmSync(work, { recursive: true, force: true });
   fs.mkdirSync(work, { recursive: true });
 
-  // The SEA runs its main script inside a function wrapper, where a shebang is a syntax error.
+  // Our own function wrapper goes around it (a shebang there would be a syntax error).
   const main = path.join(work, 'main.js');
   fs.writeFileSync(main, fs.readFileSync(BUNDLE, 'utf8').replace(/^#![^\n]*\n/, ''));
+  const [emulator, ...rest] = [...runnerFor(arch), runtime];
+  const cache = path.join(work, 'main.cache');
+  quietly(emulator, [...rest, path.join(__dirname, 'sea/train-code-cache.js'), main, cache], { cwd: work });
+
+  // The SEA's main script is the loader, bundled alone: a SEA's require() knows only node: modules.
+  const loader = path.join(work, 'loader.js');
+  esbuild.buildSync({ entryPoints: [path.join(__dirname, 'sea/loader.js')], outfile: loader, bundle: true, platform: 'node', format: 'cjs', logLevel: 'warning' });
   const blob = path.join(work, 'sea.blob');
   const config = path.join(work, 'sea-config.json');
   fs.writeFileSync(
     config,
-    JSON.stringify({ main, output: blob, disableExperimentalSEAWarning: true, useCodeCache: true, useSnapshot: false }),
+    JSON.stringify({
+      main: loader,
+      output: blob,
+      disableExperimentalSEAWarning: true,
+      useCodeCache: true,
+      useSnapshot: false,
+      assets: { 'main.js': main, 'main.cache': cache },
+    }),
   );
-  const [emulator, ...rest] = [...runnerFor(arch), runtime];
   quietly(emulator, [...rest, '--experimental-sea-config', config], { cwd: work });
 
   const out = seaPath(arch);
