@@ -17,7 +17,7 @@ if (!file || !name) {
   console.error('usage: callers.ts <file.cpuprofile> <functionName> [depth] [bundle]');
   process.exit(2);
 }
-const bundle = bundleArg ?? 'dist/chainloop-plugin-oci-registry';
+const bundle = bundleArg ?? 'dist/chainloop-plugin-oci-registry.js';
 const depth = Number(depthArg ?? 5);
 const profile = JSON.parse(readFileSync(file, 'utf8')) as { nodes: Node[]; samples: number[]; timeDeltas: number[] };
 const lines = readFileSync(bundle, 'utf8').split('\n');

@@ -25,6 +25,11 @@ export function pluginExecutable(): string {
   return found;
 }
 
+/** The same program as a JS bundle, for `node` (the SEA's baseline, and profiling). */
+export function pluginBundle(): string {
+  return `${pluginExecutable()}.js`;
+}
+
 export interface BenchPlugin {
   plugin: LaunchedPlugin;
   registrationInfo: RegisterResponse;

@@ -13,7 +13,7 @@ import { resolve } from 'node:path';
 import { generateCertificate } from '../src/goplugin/tls';
 import { drive } from './drive';
 import { makeEnvelope, makeEnvelopes } from './envelopes';
-import { launch, pluginExecutable, startBenchPlugin } from './plugin';
+import { launch, pluginBundle, startBenchPlugin } from './plugin';
 import { printProfile, summarizeProfile } from './profile';
 import { startBenchRegistry, type BenchMode } from './registry';
 import { summarize } from './stats';
@@ -28,7 +28,7 @@ async function main(): Promise<void> {
   mkdirSync(dir, { recursive: true });
   const launchOptions = {
     executable: process.execPath,
-    args: ['--cpu-prof', `--cpu-prof-dir=${dir}`, '--cpu-prof-interval=200', pluginExecutable()],
+    args: ['--cpu-prof', `--cpu-prof-dir=${dir}`, '--cpu-prof-interval=200', pluginBundle()],
     env: { CHAINLOOP_PLUGIN_LOG_LEVEL: opt('log', 'info') },
   };
 
@@ -88,7 +88,7 @@ async function main(): Promise<void> {
   const files = readdirSync(dir).filter((f) => f.endsWith('.cpuprofile'));
   if (files.length === 0) throw new Error('no profile written');
   console.log(`${dir}/${files[0]}`);
-  console.log(printProfile(summarizeProfile(resolve(dir, files[0]), pluginExecutable(), Number(opt('top', '25')))));
+  console.log(printProfile(summarizeProfile(resolve(dir, files[0]), pluginBundle(), Number(opt('top', '25')))));
 }
 
 main().then(

@@ -3,7 +3,7 @@
  * function and by source module. The plugin is one esbuild bundle, whose
  * `// path/to/file.ts` section comments map bundle lines back to sources.
  *
- *   node scripts/run-ts.js bench/profile.ts <file.cpuprofile> [top=25] [bundle=dist/chainloop-plugin-oci-registry]
+ *   node scripts/run-ts.js bench/profile.ts <file.cpuprofile> [top=25] [bundle=dist/chainloop-plugin-oci-registry.js]
  */
 import { readFileSync } from 'node:fs';
 
@@ -163,5 +163,5 @@ if (/\/profile\.js$/.test(process.argv[1] ?? '')) {
     console.error('usage: profile.ts <file.cpuprofile> [top] [bundle]');
     process.exit(2);
   }
-  console.log(printProfile(summarizeProfile(file, bundle ?? 'dist/chainloop-plugin-oci-registry', Number(top ?? 25))));
+  console.log(printProfile(summarizeProfile(file, bundle ?? 'dist/chainloop-plugin-oci-registry.js', Number(top ?? 25))));
 }

@@ -4,7 +4,7 @@
  * through the gRPC interface of the built one-file executable, each figure
  * next to a baseline measured in the same run.
  *
- *   node scripts/run-ts.js bench/run.ts [--smoke] [--only=startup,requests,referrers,latency,throughput,large]
+ *   node scripts/run-ts.js bench/run.ts [--smoke] [--only=startup,executable,requests,referrers,latency,throughput,large]
  *                                       [--modes=token,anonymous]
  *
  * Exits non-zero only when something FAILED (an Execute error, a crash, a
@@ -12,6 +12,7 @@
  */
 import { resolve } from 'node:path';
 import { mkdirSync } from 'node:fs';
+import { executableCase } from './cases/executable';
 import { largeCase } from './cases/large';
 import { latencyCase } from './cases/latency';
 import { buildGoHost } from './gohost-driver';
@@ -24,7 +25,7 @@ import { startBenchRegistry, type BenchMode, type BenchRegistry } from './regist
 import { notes, table, writeResults } from './report';
 import { FULL, SMOKE, type BenchContext, type CaseOutcome, type CaseResult } from './types';
 
-const ALL_CASES = ['startup', 'requests', 'referrers', 'latency', 'throughput', 'large'] as const;
+const ALL_CASES = ['startup', 'executable', 'requests', 'referrers', 'latency', 'throughput', 'large'] as const;
 type CaseName = (typeof ALL_CASES)[number];
 
 function parseArgs(argv: string[]): { smoke: boolean; only: Set<CaseName>; modes: BenchMode[] } {
@@ -62,7 +63,7 @@ async function main(): Promise<number> {
   const t0 = Date.now();
   const log = (m: string): void => console.log(`[${((Date.now() - t0) / 1000).toFixed(1).padStart(6)} s] ${m}`);
   let goHost: string | undefined;
-  if (only.has('latency') || only.has('throughput')) {
+  if (only.has('latency') || only.has('throughput') || only.has('executable')) {
     const built = buildGoHost();
     if ('path' in built) goHost = built.path;
     else log(`Go go-plugin host unavailable (${built.missing}): latency and throughput are driven by the TypeScript client only`);
@@ -98,6 +99,7 @@ async function main(): Promise<number> {
     }
     const ready = (m: BenchMode): boolean => registries.has(m);
 
+    if (only.has('executable') && ready(modes[0])) await run('executable', modes[0], () => executableCase(ctx, modes[0]));
     if (only.has('requests')) {
       for (const mode of registryModes) if (ready(mode)) await run('requests', mode, () => requestsCase(ctx, mode));
     }

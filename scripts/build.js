@@ -8,7 +8,7 @@ const { chmodSync } = require('node:fs');
 const path = require('node:path');
 
 const root = path.resolve(__dirname, '..');
-const outfile = path.join(root, 'dist/chainloop-plugin-oci-registry');
+const outfile = path.join(root, 'dist/chainloop-plugin-oci-registry.js');
 // `node scripts/build.js --readable`: unminified, with esbuild's `// src/...` section
 // comments, so bench/profile-run.ts can attribute CPU time to modules.
 const readable = process.argv.includes('--readable');

@@ -29,9 +29,9 @@ const NAME = 'chainloop-plugin-oci-registry';
 
 const HELP = `${NAME} ${PLUGIN_VERSION}
 
-A Chainloop fan-out plugin that stores each attestation (the signed DSSE
-envelope, byte for byte; no materials) as an OCI artifact in a registry, and
-can attach it to the container images it names (OCI referrers, cosign .att).
+A Chainloop fan-out plugin that stores attestations (the signed DSSE envelopes,
+byte for byte; no materials) in an OCI registry, and can attach them to the
+container images they name (OCI referrers, cosign .att).
 Chainloop's control plane launches it as a HashiCorp go-plugin
 subprocess and talks to it over gRPC; it is not meant to be run by hand.
 
@@ -49,6 +49,8 @@ Usage:
 
 Environment:
   CHAINLOOP_PLUGIN_LOG_LEVEL   trace, debug, info (default), warn or error
+  SSL_CERT_FILE, SSL_CERT_DIR  extra CA certificates for registries, as in Go;
+  NODE_EXTRA_CA_CERTS          /etc/ssl/certs and /etc/pki/tls/certs are read too
 `;
 
 type Command =
@@ -111,7 +113,8 @@ function guardProcess(logger: ProcessLogger): void {
 
 function makeFanout(logger: ProcessLogger): FanoutServer | undefined {
   try {
-    return createFanoutServer({ logger });
+    const { SSL_CERT_FILE, SSL_CERT_DIR, NODE_EXTRA_CA_CERTS } = process.env;
+    return createFanoutServer({ logger, trustEnv: { SSL_CERT_FILE, SSL_CERT_DIR, NODE_EXTRA_CA_CERTS } });
   } catch (error) {
     logger.error('could not create the fan-out server', { error });
     return undefined;

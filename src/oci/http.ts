@@ -8,6 +8,7 @@ import { AbortedError, RegistryUnreachableError, abortedFromSignal } from './err
 import { DEFAULT_AGENT_OPTIONS, LOOPBACK_CONNECT_TIMEOUT_MS, type Logger } from './options';
 import { effectiveUrl, isNotTls, needsProbe, remember } from './loopback-scheme';
 import { redactUrl } from './redact';
+import { trustedSecureContext } from './trust-store';
 
 export interface HttpRequest {
   method: string;
@@ -43,7 +44,12 @@ function undici(): typeof import('undici') {
 
 /** One keep-alive, proxy-aware agent per process unless a caller brings its own. */
 export function getSharedDispatcher(): Dispatcher {
-  sharedDispatcher ??= new (undici().EnvHttpProxyAgent)({ ...DEFAULT_AGENT_OPTIONS });
+  if (!sharedDispatcher) {
+    // Only loopback registries speak plain HTTP, so the first request here is a TLS use.
+    // The same trust for direct connections, for the registry behind a proxy, and for an HTTPS proxy itself.
+    const tls = { secureContext: trustedSecureContext() };
+    sharedDispatcher = new (undici().EnvHttpProxyAgent)({ ...DEFAULT_AGENT_OPTIONS, connect: tls, requestTls: tls, proxyTls: tls });
+  }
   return sharedDispatcher;
 }
 
@@ -55,8 +61,26 @@ let loopbackDispatcher: Dispatcher | undefined;
  * finish a TCP/TLS handshake in a couple of seconds is not going to.
  */
 export function getLoopbackDispatcher(): Dispatcher {
-  loopbackDispatcher ??= new (undici().Agent)({ ...DEFAULT_AGENT_OPTIONS, connect: { timeout: LOOPBACK_CONNECT_TIMEOUT_MS } });
+  loopbackDispatcher ??= new (undici().Agent)({
+    ...DEFAULT_AGENT_OPTIONS,
+    connect: connectorTrustingOnFirstTls({ timeout: LOOPBACK_CONNECT_TIMEOUT_MS }),
+  });
   return loopbackDispatcher;
+}
+
+/**
+ * Loopback registries are often plain HTTP: the trust store (files to read, a
+ * context to build) is loaded at the first TLS connection, not before.
+ */
+function connectorTrustingOnFirstTls(options: { timeout: number }): import('undici').buildConnector.connector {
+  const { buildConnector } = undici();
+  const plain = buildConnector(options);
+  let tls: import('undici').buildConnector.connector | undefined;
+  return (opts, callback) => {
+    if (opts.protocol !== 'https:') return plain(opts, callback);
+    tls ??= buildConnector({ ...options, secureContext: trustedSecureContext() });
+    return tls(opts, callback);
+  };
 }
 
 /** For process shutdown; clients never close the shared agents themselves. */

@@ -38,3 +38,4 @@ export { sha256Digest, isSha256Digest } from './digest';
 export { MEDIA_TYPES } from './media-types';
 export { credentialForms, redactUrl, scrubSecrets } from './redact';
 export { closeSharedDispatcher } from './http';
+export { configureTrust, loadTrustStore, type TrustEnv } from './trust-store';

@@ -6,7 +6,7 @@ import type {
   RegisterResponse_Credentials,
 } from '../gen/api/fanout';
 import { PLUGIN_VERSION } from '../gen/embedded';
-import { closeSharedDispatcher, credentialForms, scrubSecrets } from '../oci';
+import { closeSharedDispatcher, configureTrust, credentialForms, scrubSecrets, type TrustEnv } from '../oci';
 import { ATTACHMENT_SCHEMA_TEXT, REGISTRATION_SCHEMA_TEXT } from '../schema';
 import { callSignal } from './call-signal';
 import { ClientPool } from './client-pool';
@@ -23,6 +23,8 @@ export interface FanoutServerOptions {
   logger: Logger;
   /** Registry client pool; tests pass one with fast retries. */
   clients?: ClientPool;
+  /** SSL_CERT_FILE, SSL_CERT_DIR and NODE_EXTRA_CA_CERTS, for the registry trust store. */
+  trustEnv?: TrustEnv;
 }
 
 const encoder = new TextEncoder();
@@ -31,6 +33,7 @@ const json = (value: unknown): Uint8Array => encoder.encode(JSON.stringify(value
 /** api.FanoutService backed by the oci-registry plugin. */
 export function createFanoutServer(options: FanoutServerOptions): FanoutServer {
   const { logger } = options;
+  if (options.trustEnv) configureTrust(options.trustEnv, (message, fields) => logger.warn(message, fields));
   const clients =
     options.clients ??
     new ClientPool({

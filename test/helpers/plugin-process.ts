@@ -12,10 +12,16 @@ export const REPO_ROOT = path.resolve(__dirname, '../..');
 export const PLUGIN_BINARY = path.join(REPO_ROOT, 'dist/chainloop-plugin-oci-registry');
 export const COOKIE_ENV = { [MAGIC_COOKIE_KEY]: MAGIC_COOKIE_VALUE } as const;
 
-/** Builds dist/ when the executable is missing (or when PLUGIN_REBUILD=1). Returns its path. */
+/** The plain JS bundle, for `node` users (and profiling). */
+export const PLUGIN_BUNDLE = `${PLUGIN_BINARY}.js`;
+
+/**
+ * Builds dist/ when the executable is missing (or when PLUGIN_REBUILD=1). Returns its path:
+ * the single executable, with the Node.js runtime inside, exactly what users deploy.
+ */
 export function ensurePluginBuilt(): string {
   if (!existsSync(PLUGIN_BINARY) || process.env.PLUGIN_REBUILD === '1') {
-    execFileSync(process.execPath, [path.join(REPO_ROOT, 'scripts/build.js')], { cwd: REPO_ROOT, stdio: 'inherit' });
+    execFileSync('make', ['build'], { cwd: REPO_ROOT, stdio: ['ignore', 'inherit', 'inherit'] });
   }
   return PLUGIN_BINARY;
 }

@@ -125,7 +125,7 @@ func checkSchema(r *recorder, name string, b []byte) {
 
 // runRegistry drives a registration, an attachment and one delivery the way
 // the control plane does, passing Register/Attach answers back on Execute.
-func runRegistry(fan api.FanoutServiceClient, r *recorder, registry, envelopePath, username, password string) {
+func runRegistry(fan api.FanoutServiceClient, r *recorder, registry, envelopePath, username, password, expectRegisterError string) {
 	env, err := ioutil.ReadFile(envelopePath)
 	if err != nil {
 		r.fail("read envelope", "%v", err)
@@ -141,6 +141,10 @@ func runRegistry(fan api.FanoutServiceClient, r *recorder, registry, envelopePat
 	defer cancel()
 	r.calls++
 	reg, err := fan.Register(c, &api.RegisterRequest{Payload: regPayload})
+	if expectRegisterError != "" {
+		expectFailure(r, "Register", err, strings.Split(expectRegisterError, ","), password)
+		return
+	}
 	if err != nil {
 		r.rpcErr("Register", err)
 		return
@@ -195,4 +199,23 @@ func runRegistry(fan api.FanoutServiceClient, r *recorder, registry, envelopePat
 		return
 	}
 	r.ok("Execute", "pushed %d-byte envelope; expect %s/chainloop-%s:latest", len(env), repository, digest)
+}
+
+// expectFailure checks that a call failed with a message naming every part
+// (e.g. the registry and the reason), and that the message carries no secret.
+func expectFailure(r *recorder, name string, err error, parts []string, secret string) {
+	if err == nil {
+		r.fail(name+" fails", "it succeeded")
+		return
+	}
+	msg := err.Error()
+	fmt.Printf("  info  %s failed as expected: %s\n", name, msg)
+	var missing []string
+	for _, p := range parts {
+		if !strings.Contains(msg, p) {
+			missing = append(missing, p)
+		}
+	}
+	r.check(name+" fails naming "+strings.Join(parts, ", "), len(missing) == 0, "message %q lacks %q", msg, missing)
+	r.check(name+" error carries no password", !strings.Contains(msg, secret), "message %q", msg)
 }

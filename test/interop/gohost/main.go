@@ -34,12 +34,17 @@ func main() {
 	username := flag.String("username", "gohost", "registration username (registry mode)")
 	password := flag.String("password", "gohost-secret-pw", "registration password (registry mode)")
 	verbose := flag.Bool("v", false, "print the host's captured log at the end")
+	expectRegisterError := flag.String("expect-register-error", "", "registry mode: Register must fail with a message containing each comma-separated part")
+	startupRuns := flag.Int("startup", 0, "start-up mode for the benchmarks: launch the plugin N times, print the start→Dispense times")
 	driveRepository := flag.String("drive", "", "load-driver mode for the benchmarks: register REPOSITORY, then run the commands read from stdin (see driver.go)")
 	flag.Parse()
 
 	if *pluginPath == "" || (*registry != "" && *envelope == "") {
 		fmt.Fprintln(os.Stderr, "usage: gohost -plugin PATH [-registry HOST:PORT -envelope FILE] [-v]")
 		os.Exit(exitUsage)
+	}
+	if *pluginPath != "" && *startupRuns > 0 {
+		os.Exit(runStartup(*pluginPath, *startupRuns))
 	}
 	if *pluginPath != "" && *driveRepository != "" {
 		os.Exit(runDriver(*pluginPath, *driveRepository, *username, *password))
@@ -53,10 +58,10 @@ func main() {
 		fmt.Fprintf(os.Stderr, "gohost: %s is not an executable file\n", abs)
 		os.Exit(exitUsage)
 	}
-	os.Exit(run(abs, *registry, *envelope, *username, *password, *verbose))
+	os.Exit(run(abs, *registry, *envelope, *username, *password, *expectRegisterError, *verbose))
 }
 
-func run(path, registry, envelopePath, username, password string, verbose bool) int {
+func run(path, registry, envelopePath, username, password, expectRegisterError string, verbose bool) int {
 	r := &recorder{}
 	hostLog := &lockedBuffer{}
 	stderrCopy := &lockedBuffer{}
@@ -104,7 +109,7 @@ func run(path, registry, envelopePath, username, password string, verbose bool) 
 			r.ok("dispense "+pluginName, "")
 			runContract(fan, r)
 			if registry != "" {
-				runRegistry(fan, r, registry, envelopePath, username, password)
+				runRegistry(fan, r, registry, envelopePath, username, password, expectRegisterError)
 			}
 		}
 	}
