@@ -178,6 +178,36 @@ describeIf('referrers through the plugin, distribution 2.8.2', () => {
     expect(plugin.stderrLines.some((l) => l.includes('skipped:index-too-large'))).toBe(true);
   });
 
+  it('skips a subject the registry does not have (404) without writing tags, and Execute succeeds', async () => {
+    const image = await pushSmallImage(registry.host, 'org/missing');
+    const absent = `sha256:${'0'.repeat(63)}1`;
+    await execute(await attach({ referrers: 'oci+cosign' }), envelopeFor([{ name: image.name, digest: absent }], 'missing'));
+    expect(await listTags(registry.host, 'org/missing')).toEqual(['v1']);
+    expect(plugin.stderrLines.some((l) => l.includes('skipped:subject-not-accessible-404'))).toBe(true);
+  });
+
+  it('leaves a .att that already has 1000 layers (cosign cannot read more) untouched', async () => {
+    const image = await pushSmallImage(registry.host, 'org/full');
+    const base = `http://${registry.host}`;
+    const layer = Buffer.from('{"payloadType":"x","payload":"","signatures":[]}');
+    const layerDigest = `sha256:${hex(layer)}`;
+    const post = await fetch(`${base}/v2/org/full/blobs/uploads/`, { method: 'POST' });
+    const loc = new URL(post.headers.get('location')!, base);
+    loc.searchParams.set('digest', layerDigest);
+    expect((await fetch(loc, { method: 'PUT', body: layer })).status).toBe(201);
+    const config = Buffer.from('{}');
+    const post2 = await fetch(`${base}/v2/org/full/blobs/uploads/`, { method: 'POST' });
+    const loc2 = new URL(post2.headers.get('location')!, base);
+    loc2.searchParams.set('digest', `sha256:${hex(config)}`);
+    expect((await fetch(loc2, { method: 'PUT', body: config })).status).toBe(201);
+    const layers = Array.from({ length: 1000 }, () => ({ mediaType: 'application/vnd.dsse.envelope.v1+json', size: layer.length, digest: layerDigest }));
+    const att = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json', config: { mediaType: 'application/vnd.oci.image.config.v1+json', size: 2, digest: `sha256:${hex(config)}` }, layers }));
+    const seeded = await putManifest(base, 'org/full', `${tagOf(image.digest)}.att`, att, 'application/vnd.oci.image.manifest.v1+json');
+    await execute(await attach({ referrers: 'cosign' }), envelopeFor([image], 'full'));
+    expect((await getManifest(registry.host, 'org/full', `${tagOf(image.digest)}.att`)).digest).toBe(seeded);
+    expect(plugin.stderrLines.some((l) => l.includes('skipped:layer-limit'))).toBe(true);
+  });
+
   it('referrersLocation=repository and layout=single land where the README says', async () => {
     const image = await pushSmallImage(registry.host, 'org/elsewhere');
     const info = await attach({ referrers: 'oci+cosign', referrersLocation: 'repository', layout: 'single' });
@@ -196,6 +226,12 @@ describeIf('referrers through the plugin, distribution 2.8.2', () => {
     const report = JSON.parse(run.stdout);
     expect(report.referrers.attestations.map((a: any) => a.annotations['dev.chainloop.workflow-run.id'])).toEqual(['located']);
     expect(report.cosign.attestations.map((a: any) => a.digest)).toEqual([`sha256:${hex(envelope)}`]);
+  });
+
+  it('no log line carries the password, and nothing but the handshake went to stdout', () => {
+    expect(plugin.stderrLines.length).toBeGreaterThan(0);
+    expect(plugin.stderrLines.filter((l) => l.includes('p-secret'))).toEqual([]);
+    expect(plugin.extraStdout).toEqual([]);
   });
 
   it('without options, nothing is written next to the image', async () => {
