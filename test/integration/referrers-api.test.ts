@@ -119,4 +119,33 @@ describeIf('referrers API detection behind the test proxy', () => {
     expect(await listTags(registry.host, 'org/no-header')).toEqual([tagOf(image.digest), 'v1']);
     expect(probes('org/no-header')).toHaveLength(0);
   });
+
+  it('a subject the credentials may not read (403) is skipped, and Execute succeeds', async () => {
+    const image = await pushSmallImage(registry.host, 'org/forbidden');
+    proxy.failNext(5, { status: 403, body: '{"errors":[{"code":"DENIED","message":"denied"}]}', match: { method: 'HEAD', path: `/v2/org/forbidden/manifests/${image.digest}` } });
+    const attached = await plugin.fanout.attach(AttachRequest.fromPartial({ payload: json({ referrers: 'oci+cosign' }), registrationInfo: registration }));
+    await plugin.fanout.execute(
+      ExecuteRequest.fromPartial({ registrationInfo: registration, attachmentInfo: { configuration: attached.configuration }, envelope: envelopeFor([{ name: `${proxy.host}/org/forbidden`, digest: image.digest }], 'forbidden') }),
+    );
+    expect(await listTags(registry.host, 'org/forbidden')).toEqual(['v1']);
+    expect(plugin.stderrLines.some((l) => l.includes('skipped:subject-not-accessible-403'))).toBe(true);
+  });
+
+  it('a transient failure of the index write fails the Execute; the re-delivery then writes one entry', async () => {
+    const image = await pushSmallImage(registry.host, 'org/flaky');
+    const tag = tagOf(image.digest);
+    proxy.failNext(20, { status: 503, retryAfter: 0, match: { method: 'PUT', path: `/v2/org/flaky/manifests/${tag}` } });
+    const attached = await plugin.fanout.attach(AttachRequest.fromPartial({ payload: json({ referrers: 'oci' }), registrationInfo: registration }));
+    const request = ExecuteRequest.fromPartial({
+      registrationInfo: registration,
+      attachmentInfo: { configuration: attached.configuration },
+      envelope: envelopeFor([{ name: `${proxy.host}/org/flaky`, digest: image.digest }], 'flaky'),
+    });
+    await expect(plugin.fanout.execute(request)).rejects.toMatchObject({ details: expect.stringContaining('503') });
+    expect(await listTags(registry.host, 'org/flaky')).toEqual(['v1']);
+    proxy.reset();
+    await plugin.fanout.execute(request);
+    const index = await fetch(`http://${registry.host}/v2/org/flaky/manifests/${tag}`, { headers: { accept: INDEX } });
+    expect(((await index.json()) as { manifests: unknown[] }).manifests).toHaveLength(1);
+  }, 60_000);
 });
