@@ -23,7 +23,7 @@ import { createLogger, formatConsoleArgs, formatLogLine, type LogLevel, type Pro
 import { createBatchedWriter } from './goplugin/log-writer';
 import { startPluginServer, type ListenSpec, type PluginServer, type TlsSpec } from './goplugin/serve';
 import { generateCertificate } from './goplugin/tls';
-import { createFanoutServer, type FanoutServer } from './plugin/server';
+import { createFanoutServer, timeLimitsFromEnv, type FanoutServer } from './plugin/server';
 
 const NAME = 'chainloop-plugin-oci-registry';
 
@@ -109,7 +109,9 @@ function guardProcess(logger: ProcessLogger): void {
 
 function makeFanout(logger: ProcessLogger): FanoutServer | undefined {
   try {
-    return createFanoutServer({ logger });
+    const limits = timeLimitsFromEnv(process.env);
+    for (const name of limits.invalid) logger.warn(`${name} is not a positive number of milliseconds; using the default`, {});
+    return createFanoutServer({ logger, timeouts: limits.timeouts, budgets: limits.budgets });
   } catch (error) {
     logger.error('could not create the fan-out server', { error });
     return undefined;

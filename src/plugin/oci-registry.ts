@@ -3,7 +3,7 @@ import { quoteInput } from '../util/safe-text';
 import { parseJsonObject, SchemaValidationError, validateAttachment, validateRegistration } from '../schema';
 import { buildAttestationArtifact } from './artifact';
 import type { ClientPool } from './client-pool';
-import { PluginInputError } from './errors';
+import { PluginInputError, StageError } from './errors';
 import type { Logger } from './logger';
 
 export const PLUGIN_ID = 'oci-registry';
@@ -60,7 +60,9 @@ export class OciRegistryPlugin {
   async register(payload: Uint8Array, signal?: AbortSignal): Promise<RegistrationResult> {
     const { repository, username, password } = this.checkRegistration(payload);
     const client = this.clients.get(repository.registry, { username, password });
-    await client.checkPushPermission(childRepository(repository, PUSH_CHECK_REPOSITORY), { signal });
+    await staged('push permission check', repository.registry, () =>
+      client.checkPushPermission(childRepository(repository, PUSH_CHECK_REPOSITORY), { signal }),
+    );
     this.logger.info('registration verified: the credentials can push', { repository: repository.toString() });
     return { configuration: { repository: repository.toString() }, credentials: { username, password } };
   }
@@ -88,14 +90,27 @@ export class OciRegistryPlugin {
     const artifact = buildAttestationArtifact(input.envelope);
     const target = artifactRepository(repository, prefix, artifact.envelopeHex);
     const client = this.clients.get(repository.registry, { username, password });
-    await pushBoth(signal, (both) => [
-      client.pushBlob(target, artifact.config.bytes, { signal: both, digest: artifact.config.descriptor.digest }),
-      client.pushBlob(target, artifact.layer.bytes, { signal: both, digest: artifact.layer.descriptor.digest }),
-    ]);
-    const digest = await client.pushManifest(target, TAG, artifact.manifest.bytes, artifact.manifest.mediaType, { signal });
+    await staged('blob upload', repository.registry, () =>
+      pushBoth(signal, (both) => [
+        client.pushBlob(target, artifact.config.bytes, { signal: both, digest: artifact.config.descriptor.digest }),
+        client.pushBlob(target, artifact.layer.bytes, { signal: both, digest: artifact.layer.descriptor.digest }),
+      ]),
+    );
+    const digest = await staged('manifest upload', repository.registry, () =>
+      client.pushManifest(target, TAG, artifact.manifest.bytes, artifact.manifest.mediaType, { signal }),
+    );
     const result = { reference: `${target.toString()}:${TAG}`, digest, size: artifact.layer.descriptor.size };
     this.logger.info('attestation pushed', { ...result, ms: Math.round(performance.now() - started) });
     return result;
+  }
+}
+
+/** Names the step and registry in whatever `op` throws, for the status message. */
+async function staged<T>(stage: string, registry: string, op: () => Promise<T>): Promise<T> {
+  try {
+    return await op();
+  } catch (err) {
+    throw new StageError(stage, registry, err);
   }
 }
 

@@ -33,7 +33,13 @@ import type { Socket } from 'node:net';
 import { LOOPBACK } from './ports';
 
 export type ProxyAction =
-  | { kind: 'forward'; delayMs?: number }
+  /** `responseHeaders` are added to the target's answer (e.g. OCI-Chunk-Min-Length). */
+  | { kind: 'forward'; delayMs?: number; responseHeaders?: Record<string, string> }
+  /**
+   * Never finish: 'headers' reads the request and never answers; 'body' forwards,
+   * sends the target's status and headers plus `afterBytes` of body, then goes silent.
+   */
+  | { kind: 'stall'; when: 'headers' | 'body'; afterBytes?: number; delayMs?: number }
   /** Answer without contacting the target. */
   | { kind: 'respond'; status: number; retryAfter?: number | string; headers?: Record<string, string>; body?: string; delayMs?: number }
   /** Destroy the client connection before anything is forwarded. */
@@ -83,6 +89,11 @@ export interface StartProxyOptions {
   /** PEM CA for an https target (the proxy itself always listens on plain http). */
   targetCa?: string;
   hook?: ProxyHook;
+  /**
+   * Sent to the target on requests that arrive without Authorization: the
+   * proxy then plays a storage origin that authenticates on its own (signed URLs).
+   */
+  injectAuthorization?: string;
   /** Keep at most this many records (oldest dropped). Default 100000. */
   maxRecords?: number;
 }
@@ -220,6 +231,13 @@ export async function startProxy(options: StartProxyOptions): Promise<RecordingP
       req.socket.destroy();
       return finish();
     }
+    if (action.kind === 'stall' && action.when === 'headers') {
+      countBody();
+      req.resume();
+      // Held until the client gives up (or the proxy closes).
+      res.on('close', finish);
+      return;
+    }
     if (action.kind === 'respond') {
       countBody();
       req.resume(); // discard the body; the client may still be sending it
@@ -240,6 +258,7 @@ export async function startProxy(options: StartProxyOptions): Promise<RecordingP
     const headers = forwardHeaders(req.headers);
     headers['x-forwarded-proto'] = 'http';
     headers['x-forwarded-host'] = req.headers.host ?? `${LOOPBACK}:${port}`;
+    if (options.injectAuthorization && headers.authorization === undefined) headers.authorization = options.injectAuthorization;
     const up = (isHttps ? httpsRequest : httpRequest)({
       protocol: target.protocol,
       hostname: target.hostname,
@@ -270,6 +289,22 @@ export async function startProxy(options: StartProxyOptions): Promise<RecordingP
 
     up.on('response', (upRes) => {
       const outHeaders = forwardHeaders(upRes.headers);
+      if (action.kind === 'forward' && action.responseHeaders) Object.assign(outHeaders, action.responseHeaders);
+      if (action.kind === 'stall') {
+        // Without the length the client cannot see the body as complete.
+        delete outHeaders['content-length'];
+        rec.status = upRes.statusCode;
+        res.writeHead(upRes.statusCode ?? 502, outHeaders);
+        upRes.once('data', (chunk: Buffer) => {
+          const piece = chunk.subarray(0, action.afterBytes ?? 0);
+          rec.responseBytes += piece.length;
+          if (piece.length) res.write(piece);
+          else res.flushHeaders();
+          upRes.destroy();
+        });
+        upRes.once('end', () => res.flushHeaders());
+        return;
+      }
       if (action.kind === 'reset-mid-response') {
         const status = upRes.statusCode ?? 502;
         if (info.method === 'HEAD' || status === 204 || status === 304) {

@@ -44,7 +44,8 @@ export class Authorizer {
 
   /** Every secret this client holds, for scrubbing remote-supplied text. */
   secrets(): string[] {
-    const out = [...this.tokens.tokens(), ...this.refreshTokens.values()];
+    // Tokens travel as-is in headers and URL-encoded in form bodies.
+    const out = [...this.tokens.tokens(), ...this.refreshTokens.values()].flatMap((t) => [t, encodeURIComponent(t)]);
     const creds = this.opts.credentials;
     if (creds) out.push(...credentialForms(creds.username, creds.password));
     return out;
