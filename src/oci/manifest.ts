@@ -4,7 +4,8 @@ import { header } from './http';
 import { isDigest, isSha256Digest, sha256Digest } from './digest';
 import { MANIFEST_ACCEPT } from './media-types';
 import { isValidTag, type Repository } from './reference';
-import { discard, readLimited } from './response';
+import { discard, readLimited, summarizeErrors } from './response';
+import { safeText } from '../util/safe-text';
 import { withRetry } from './retry';
 import { apiUrl, failure, getFollowing, protocolError, retryContext, type Session } from './session';
 
@@ -30,7 +31,7 @@ export async function pushManifest(
       return digest;
     }
     if (held === undefined) throw err;
-    throw new TagImmutableError(`${repo.toString()}:${tag}`, held, digest, (err as Error).message);
+    throw new TagImmutableError(`${repo.toString()}:${tag}`, held, digest, refusalReason(err));
   }
 }
 
@@ -69,6 +70,12 @@ async function putManifest(
 function refusesRetag(err: unknown): boolean {
   if (err instanceof RegistryError && (err.status === 412 || err.status === 409)) return true;
   return (err instanceof RegistryError || err instanceof PermissionError) && /immutable|already exists/i.test(err.message);
+}
+
+/** The registry's own words, short: the repository is already named in the message. */
+function refusalReason(err: unknown): string {
+  if (err instanceof RegistryError) return `${err.status}${err.errors.length ? ` ${safeText(summarizeErrors(err.errors), 100)}` : ''}`;
+  return err instanceof Error ? err.message : String(err);
 }
 
 /** What the tag points at now; undefined when it does not exist (or cannot be read). */

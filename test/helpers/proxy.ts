@@ -34,7 +34,7 @@ import { LOOPBACK } from './ports';
 
 export type ProxyAction =
   /** `responseHeaders` are added to the target's answer (e.g. OCI-Chunk-Min-Length). */
-  | { kind: 'forward'; delayMs?: number; responseHeaders?: Record<string, string> }
+  | { kind: 'forward'; delayMs?: number; responseHeaders?: Record<string, string>; editResponseHeaders?: (h: OutgoingHttpHeaders) => void }
   /**
    * Never finish: 'headers' reads the request and never answers; 'body' forwards,
    * sends the target's status and headers plus `afterBytes` of body, then goes silent.
@@ -55,6 +55,8 @@ export interface ProxyRequestInfo {
   /** Allow-listed query (see QUERY_KEPT); other values replaced by '…'. */
   query: string;
   headers: IncomingHttpHeaders;
+  /** Path and full query, for hooks that redirect; never recorded (it holds upload state). */
+  rawUrl: string;
 }
 
 export type ProxyHook = (info: ProxyRequestInfo) => ProxyAction | undefined;
@@ -194,6 +196,7 @@ export async function startProxy(options: StartProxyOptions): Promise<RecordingP
       path: url.pathname,
       query: sanitizeQuery(url.search),
       headers: req.headers,
+      rawUrl: req.url ?? '/',
     };
     const action = decide(info);
     const rec: ProxyRecord = {
@@ -290,6 +293,7 @@ export async function startProxy(options: StartProxyOptions): Promise<RecordingP
     up.on('response', (upRes) => {
       const outHeaders = forwardHeaders(upRes.headers);
       if (action.kind === 'forward' && action.responseHeaders) Object.assign(outHeaders, action.responseHeaders);
+      if (action.kind === 'forward') action.editResponseHeaders?.(outHeaders);
       if (action.kind === 'stall') {
         // Without the length the client cannot see the body as complete.
         delete outHeaders['content-length'];
@@ -381,7 +385,7 @@ export async function startProxy(options: StartProxyOptions): Promise<RecordingP
     url: `http://${LOOPBACK}:${port}`,
     port,
     requests,
-    count: (match) => requests.filter((r) => matches(match, { ...r, headers: {} })).length,
+    count: (match) => requests.filter((r) => matches(match, { ...r, headers: {}, rawUrl: '' })).length,
     setHook(h) {
       hook = h;
     },
