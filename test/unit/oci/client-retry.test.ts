@@ -196,3 +196,29 @@ describe('abort', () => {
     expect(err).toMatchObject({ code: 'OCI_ABORTED', deadline: true });
   });
 });
+
+describe('each request is retried on its own', () => {
+  it('a token-service fault is retried as the token fetch, not as an attempt of the request it serves', async () => {
+    await reg.stop();
+    reg = await new FakeRegistry({ auth: 'bearer' }).start();
+    let tokenFaults = 1;
+    let postFaults = 1;
+    reg.intercept = (req, res) => {
+      const fault = (req.path === '/token' && tokenFaults-- > 0) || (req.method === 'POST' && req.authorization && postFaults-- > 0);
+      if (!fault) return false;
+      json(res, 503, { errors: [{ code: 'UNAVAILABLE', message: 'busy' }] });
+      return true;
+    };
+    // Two attempts per request: one fault on the token and one on the POST must both be absorbed.
+    const client = clientFor({ credentials: { username: 'user', password: 'pass' }, retry: { ...FAST_RETRY, attempts: 2 } });
+    await client.pushBlob(repoOn(reg, 't'), Buffer.from('tok'));
+    expect(methods()).toEqual([
+      'POST /v2/t/blobs/uploads/',
+      'GET /token',
+      'GET /token',
+      'POST /v2/t/blobs/uploads/',
+      'POST /v2/t/blobs/uploads/',
+      'PUT /v2/t/blobs/uploads/<id>',
+    ]);
+  });
+});
