@@ -309,6 +309,38 @@ suite('uploads the way registries allow (htpasswd distribution)', () => {
     expect(storage.requests.some((q) => q.hadAuthorization)).toBe(false);
   });
 
+  it('credentials a registry echoes in its error, at every offset around the cuts, never show, not even their first 4 characters', async () => {
+    const password = users.pusher.password;
+    const forms = [password, Buffer.from(`pusher:${password}`).toString('base64'), encodeURIComponent(password)];
+    // Around the cuts: the error code (100 characters), the summary (500) and the message (1000).
+    const around = (cut: number, before: number) => Array.from({ length: before + 6 }, (_, i) => ({ field: cut === 100 ? 'code' : 'message', at: cut - before + i }));
+    const offsets = [...around(100, 60), ...around(500, 50), ...around(1000, 45)];
+    let offset = offsets[0]!;
+    front.setHook((info) => {
+      if (!isBlobPost(info) || !info.headers.authorization) return undefined;
+      const auth = String(info.headers.authorization);
+      const decoded = Buffer.from(auth.slice(6), 'base64').toString();
+      const echo = `${'.'.repeat(offset.at)}${auth} (${decoded}) ${password}`;
+      const entry = offset.field === 'code' ? { code: echo, message: 'denied' } : { code: 'DENIED', message: echo, detail: { echoed: echo } };
+      return { kind: 'respond', status: 403, body: JSON.stringify({ errors: [entry] }) };
+    });
+    const leaks: string[] = [];
+    const codes = new Set<string>();
+    for (const o of offsets) {
+      offset = o;
+      const at = o.at;
+      const r = await outcome(plugin.fanout.execute(executeRequest(registration.response, makeEnvelope(at, `e-${Date.now()}`)), { deadlineMs: 10_000 }));
+      if (r.ok) throw new Error('the echo hook did not fire');
+      codes.add(grpc.status[r.code]!);
+      for (const f of forms) if (r.details.includes(f.slice(0, 4))) leaks.push(`offset ${at}: ${f.slice(0, 4)}…`);
+    }
+    const logLeaks = plugin.stderrLines.filter((l) => forms.some((f) => l.includes(f.slice(0, 8))));
+    figures.echoedCredentials = `${offsets.length} offsets, leaks ${leaks.length}, log leaks ${logLeaks.length}, codes ${[...codes].join(',')}`;
+    expect(leaks).toEqual([]);
+    expect(logLeaks).toEqual([]);
+    expect([...codes]).toEqual(['PERMISSION_DENIED']);
+  });
+
   it('a registry that refuses monolithic PUTs: PATCH chunks (OCI-Chunk-Min-Length honoured) and a closing PUT, remembered', async () => {
     // A fresh plugin process: the fallback is remembered per registry for the process's life.
     const own = await startPlugin({ env: PLUGIN_ENV });
