@@ -36,10 +36,12 @@ export type ProxyAction =
   /** `responseHeaders` are added to the target's answer (e.g. OCI-Chunk-Min-Length). */
   | { kind: 'forward'; delayMs?: number; responseHeaders?: Record<string, string>; editResponseHeaders?: (h: OutgoingHttpHeaders) => void }
   /**
-   * Never finish: 'headers' reads the request and never answers; 'body' forwards,
-   * sends the target's status and headers plus `afterBytes` of body, then goes silent.
+   * Never finish: 'headers' reads the request and never answers; 'mid-headers'
+   * sends the start of a status line and header block, then goes silent; 'body'
+   * forwards, sends the target's status and headers plus `afterBytes` of body,
+   * then goes silent.
    */
-  | { kind: 'stall'; when: 'headers' | 'body'; afterBytes?: number; delayMs?: number }
+  | { kind: 'stall'; when: 'headers' | 'mid-headers' | 'body'; afterBytes?: number; delayMs?: number }
   /** Answer without contacting the target. */
   | { kind: 'respond'; status: number; retryAfter?: number | string; headers?: Record<string, string>; body?: string; delayMs?: number }
   /** Destroy the client connection before anything is forwarded. */
@@ -234,9 +236,10 @@ export async function startProxy(options: StartProxyOptions): Promise<RecordingP
       req.socket.destroy();
       return finish();
     }
-    if (action.kind === 'stall' && action.when === 'headers') {
+    if (action.kind === 'stall' && action.when !== 'body') {
       countBody();
       req.resume();
+      if (action.when === 'mid-headers') req.socket.write('HTTP/1.1 201 Created\r\nContent-Type: application/js');
       // Held until the client gives up (or the proxy closes).
       res.on('close', finish);
       return;

@@ -93,14 +93,16 @@ suite('stalls, immutable tags and Retry-After (token-auth distribution)', () => 
   it.each([
     ['the registry, before the headers (blob POST)', 'reg', isBlobPost, { kind: 'stall', when: 'headers' }],
     ['the registry, before the headers (manifest PUT)', 'reg', isManifestPut, { kind: 'stall', when: 'headers' }],
+    ['the registry, mid-headers (blob PUT)', 'reg', isBlobPut, { kind: 'stall', when: 'mid-headers' }],
     ['the token service, before the headers', 'token', () => true, { kind: 'stall', when: 'headers' }],
+    ['the token service, mid-headers', 'token', () => true, { kind: 'stall', when: 'mid-headers' }],
     ['the token service, mid-body', 'token', () => true, { kind: 'stall', when: 'body', afterBytes: 7 }],
   ] as const)('a stall on %s: one request times out, is retried, and the Execute succeeds in time', async (name, which, match, action) => {
     const { r, ms, hits } = await executeWith(which === 'reg' ? regProxy : tokenProxy, match, action as ProxyAction);
     figures[`stall ${name}`] = `${ok(r).slice(0, 40)} in ${ms} ms`;
     expect(hits).toBe(1);
     expect(ok(r)).toBe('OK');
-    const bound = action.when === 'headers' ? RESPONSE_TIMEOUT_MS : BODY_IDLE_MS;
+    const bound = action.when === 'body' ? BODY_IDLE_MS : RESPONSE_TIMEOUT_MS;
     expect(ms).toBeGreaterThanOrEqual(bound - 100);
     expect(ms).toBeLessThan(bound + TIMER_SLACK_MS + 1500);
   });
