@@ -23,7 +23,7 @@ import { createLogger, formatConsoleArgs, formatLogLine, type LogLevel, type Pro
 import { createBatchedWriter } from './goplugin/log-writer';
 import { startPluginServer, type ListenSpec, type PluginServer, type TlsSpec } from './goplugin/serve';
 import { generateCertificate } from './goplugin/tls';
-import { createFanoutServer, type FanoutServer } from './plugin/server';
+import { createFanoutServer, timeLimitsFromEnv, type FanoutServer } from './plugin/server';
 
 const NAME = 'chainloop-plugin-oci-registry';
 
@@ -113,8 +113,15 @@ function guardProcess(logger: ProcessLogger): void {
 
 function makeFanout(logger: ProcessLogger): FanoutServer | undefined {
   try {
+    const limits = timeLimitsFromEnv(process.env);
+    for (const name of limits.invalid) logger.warn(`${name} is not a positive number of milliseconds; using the default`, {});
     const { SSL_CERT_FILE, SSL_CERT_DIR, NODE_EXTRA_CA_CERTS } = process.env;
-    return createFanoutServer({ logger, trustEnv: { SSL_CERT_FILE, SSL_CERT_DIR, NODE_EXTRA_CA_CERTS } });
+    return createFanoutServer({
+      logger,
+      timeouts: limits.timeouts,
+      budgets: limits.budgets,
+      trustEnv: { SSL_CERT_FILE, SSL_CERT_DIR, NODE_EXTRA_CA_CERTS },
+    });
   } catch (error) {
     logger.error('could not create the fan-out server', { error });
     return undefined;

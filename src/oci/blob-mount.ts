@@ -3,14 +3,14 @@
  * cross-repository mount from a repository on the same registry that holds
  * it (no bytes sent), and an upload only when the registry declines the mount.
  */
-import { blobExists, pushBlob } from './blob';
+import { blobExists } from './blob';
+import { pushBlob } from './upload';
 import { AuthenticationError, PermissionError } from './errors';
 import { header } from './http';
-import { resolveUploadLocation } from './location';
 import type { Repository } from './reference';
 import { discard } from './response';
 import { withRetry } from './retry';
-import { apiUrl, failure, retryContext, type Session } from './session';
+import { apiUrl, failure, nextLocation, retryContext, sendToUpload, type Session } from './session';
 
 export type EnsureOutcome = 'present' | 'mounted' | 'uploaded';
 
@@ -37,11 +37,9 @@ export async function ensureBlob(
         if (res.status !== 202) throw await failure(s, res);
         await discard(res);
         // Mount declined (e.g. no pull right on `from`): the 202 opened an upload session; close it.
-        const location = header(res, 'location');
-        if (location) {
-          const cancel = await s.auth
-            .send(repo, 'pull,push', { method: 'DELETE', url: resolveUploadLocation(res.url, location), ...(signal ? { signal } : {}) })
-            .catch(() => undefined);
+        // Through the upload sender, so a Location on another origin gets no credentials.
+        if (header(res, 'location')) {
+          const cancel = await sendToUpload(s, repo, nextLocation(res, res.url), { method: 'DELETE' }, signal).catch(() => undefined);
           if (cancel) await discard(cancel);
         }
         return false;

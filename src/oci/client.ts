@@ -4,7 +4,8 @@
  * request budget.
  */
 import { Authorizer } from './auth/authorizer';
-import { blobExists, getBlob, pushBlob } from './blob';
+import { blobExists, getBlob } from './blob';
+import { pushBlob } from './upload';
 import { InvalidReferenceError } from './errors';
 import { isSha256Digest, sha256Digest } from './digest';
 import { HttpTransport } from './http';
@@ -13,7 +14,7 @@ import { defaultClientOptions, type ClientOptions, type ResolvedClientOptions } 
 import type { Repository } from './reference';
 import { discard } from './response';
 import { withRetry } from './retry';
-import { retryContext, startUpload, type Session } from './session';
+import { retryContext, sendToUpload, startUpload, type Session } from './session';
 import { appendAttLayer, type AttAppend, type AttOutcome } from './cosign-att';
 import { ensureBlob, type EnsureOutcome } from './blob-mount';
 import { pushReferrer, type Referrer, type ReferrerOutcome } from './push-referrer';
@@ -32,8 +33,8 @@ export class RegistryClient {
 
   constructor(options?: ClientOptions) {
     this.opts = defaultClientOptions(options);
-    const transport = new HttpTransport(this.opts.dispatcher, this.opts.userAgent, this.opts.logger, this.opts.traceRequests);
-    this.session = { transport, auth: new Authorizer(transport, this.opts), opts: this.opts };
+    const transport = new HttpTransport(this.opts.dispatcher, this.opts.userAgent, this.opts.logger, this.opts.traceRequests, this.opts.timeouts);
+    this.session = { transport, auth: new Authorizer(transport, this.opts), opts: this.opts, chunkedOnly: new Set() };
   }
 
   /** Count of HTTP requests sent (for tests/benchmarks). */
@@ -50,10 +51,9 @@ export class RegistryClient {
     const s = this.session;
     await withRetry(
       async () => {
-        const location = await startUpload(s, repo, opts.signal);
+        const target = await startUpload(s, repo, opts.signal);
         // Cleanup only: registries may answer 204, 404 or 405 and all are fine.
-        const res = await s.auth
-          .send(repo, 'pull,push', { method: 'DELETE', url: location, ...(opts.signal ? { signal: opts.signal } : {}) })
+        const res = await sendToUpload(s, repo, target, { method: 'DELETE' }, opts.signal)
           .catch((err: unknown) => {
             this.opts.logger('debug', 'could not cancel probe upload session', { error: String((err as Error)?.message ?? err) });
             return undefined;

@@ -5,7 +5,7 @@
  * tag, keep existing layers verbatim, append once, respect cosign's cap,
  * upload the new config, write with If-Match, verify.
  */
-import { pushBlob } from './blob';
+import { pushBlob } from './upload';
 import { MEDIA_TYPES } from './media-types';
 import type { Repository } from './reference';
 import type { Session } from './session';

@@ -4,6 +4,7 @@
  * on messages. Messages are built only from redacted URLs and registry error
  * bodies: they never contain passwords, tokens or Authorization values.
  */
+import { STATUS_CODES } from 'node:http';
 import { quoteInput, safeText } from '../util/safe-text';
 
 export class OciError extends Error {
@@ -60,7 +61,8 @@ export class RegistryError extends OciError {
     const statusText = init.statusText || defaultStatusText(init.status);
     const details = errors.map((e) => (e.message ? `${e.code}: ${e.message}` : e.code)).join('; ');
     const head = `${init.method} ${init.url}: ${init.status}${statusText ? ` ${statusText}` : ''}`;
-    super('OCI_REGISTRY_ERROR', details ? `${head}: ${details}` : head);
+    const wait = init.retryAfterMs !== undefined ? ` (the registry asks to retry after ${Math.ceil(init.retryAfterMs / 1000)} s)` : '';
+    super('OCI_REGISTRY_ERROR', `${details ? `${head}: ${details}` : head}${wait}`);
     this.status = init.status;
     this.method = init.method;
     this.url = init.url;
@@ -142,6 +144,24 @@ export class DigestMismatchError extends OciError {
   }
 }
 
+/**
+ * A tag PUT was refused (412/409/immutable) and the tag already holds other
+ * content, so this push cannot land there.
+ */
+export class TagImmutableError extends OciError {
+  readonly held: string;
+  readonly wanted: string;
+
+  constructor(reference: string, held: string, wanted: string, reason: string) {
+    super(
+      'OCI_TAG_IMMUTABLE',
+      `the tag ${reference} is immutable and holds ${held}, not ${wanted}: ${reason}`,
+    );
+    this.held = held;
+    this.wanted = wanted;
+  }
+}
+
 export class InsecureRequestError extends OciError {
   constructor(message: string) {
     super('OCI_INSECURE', message);
@@ -164,29 +184,15 @@ export function isTemporary(err: unknown): boolean {
 
 /** Builds the AbortedError matching a signal's reason. */
 export function abortedFromSignal(signal: AbortSignal | undefined, context?: string): AbortedError {
-  const reason = signal?.reason as { name?: unknown } | undefined;
+  const reason = signal?.reason as { name?: unknown; message?: unknown } | undefined;
   // DOMException may come from another realm (e.g. under jest), so test the name only.
   const deadline = typeof reason === 'object' && reason !== null && reason.name === 'TimeoutError';
-  const base = deadline ? 'operation deadline exceeded' : 'operation aborted';
+  const why = deadline && typeof reason.message === 'string' && reason.message ? ` (${safeText(reason.message, 200)})` : '';
+  const base = deadline ? `operation deadline exceeded${why}` : 'operation aborted';
   return new AbortedError(deadline, context ? `${base} ${context}` : base);
 }
 
+/** The standard reason phrase; registries' own phrases are not exposed by undici. */
 function defaultStatusText(status: number): string {
-  const texts: Record<number, string> = {
-    400: 'Bad Request',
-    401: 'Unauthorized',
-    403: 'Forbidden',
-    404: 'Not Found',
-    405: 'Method Not Allowed',
-    408: 'Request Timeout',
-    409: 'Conflict',
-    413: 'Payload Too Large',
-    416: 'Range Not Satisfiable',
-    429: 'Too Many Requests',
-    500: 'Internal Server Error',
-    502: 'Bad Gateway',
-    503: 'Service Unavailable',
-    504: 'Gateway Timeout',
-  };
-  return texts[status] ?? '';
+  return STATUS_CODES[status] ?? (status >= 500 ? 'Server Error' : status >= 400 ? 'Client Error' : 'Unexpected Status');
 }

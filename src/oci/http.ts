@@ -5,7 +5,7 @@
  */
 import type { Dispatcher } from 'undici';
 import { AbortedError, RegistryUnreachableError, abortedFromSignal } from './errors';
-import { DEFAULT_AGENT_OPTIONS, LOOPBACK_CONNECT_TIMEOUT_MS, type Logger } from './options';
+import { DEFAULT_AGENT_OPTIONS, DEFAULT_TIMEOUTS, LOOPBACK_CONNECT_TIMEOUT_MS, type Logger, type Timeouts } from './options';
 import { effectiveUrl, isNotTls, needsProbe, remember } from './loopback-scheme';
 import { redactUrl } from './redact';
 import { trustedSecureContext } from './trust-store';
@@ -27,6 +27,8 @@ export interface HttpResponse {
   method: string;
   /** The request's signal, so body reads can tell a cancel from a reset. */
   signal?: AbortSignal;
+  /** The bounds the request ran under, for error messages and draining. */
+  timeouts?: Timeouts;
 }
 
 let sharedDispatcher: Dispatcher | undefined;
@@ -42,13 +44,21 @@ function undici(): typeof import('undici') {
   return undiciModule;
 }
 
-/** One keep-alive, proxy-aware agent per process unless a caller brings its own. */
-export function getSharedDispatcher(): Dispatcher {
+/**
+ * One keep-alive, proxy-aware agent per process unless a caller brings its
+ * own. Its connect timeout is the first caller's (one setting per process).
+ */
+export function getSharedDispatcher(connectTimeoutMs = DEFAULT_TIMEOUTS.connectMs): Dispatcher {
   if (!sharedDispatcher) {
     // Only loopback registries speak plain HTTP, so the first request here is a TLS use.
     // The same trust for direct connections, for the registry behind a proxy, and for an HTTPS proxy itself.
     const tls = { secureContext: trustedSecureContext() };
-    sharedDispatcher = new (undici().EnvHttpProxyAgent)({ ...DEFAULT_AGENT_OPTIONS, connect: tls, requestTls: tls, proxyTls: tls });
+    sharedDispatcher = new (undici().EnvHttpProxyAgent)({
+      ...DEFAULT_AGENT_OPTIONS,
+      connect: { ...tls, timeout: connectTimeoutMs },
+      requestTls: tls,
+      proxyTls: tls,
+    });
   }
   return sharedDispatcher;
 }
@@ -99,6 +109,7 @@ export class HttpTransport {
     private readonly userAgent: string,
     private readonly logger: Logger,
     private readonly traceRequests = false,
+    private readonly timeouts: Timeouts = DEFAULT_TIMEOUTS,
   ) {}
 
   get requestCount(): number {
@@ -108,7 +119,8 @@ export class HttpTransport {
   async send(req: HttpRequest): Promise<HttpResponse> {
     if (req.signal?.aborted) throw abortedFromSignal(req.signal);
     // Only loopback registries (and loopback token realms) are ever http: here; see reference.ts.
-    const dispatcher = this.dispatcher ?? (req.url.protocol === 'http:' ? getLoopbackDispatcher() : getSharedDispatcher());
+    const dispatcher =
+      this.dispatcher ?? (req.url.protocol === 'http:' ? getLoopbackDispatcher() : getSharedDispatcher(this.timeouts.connectMs));
     if (needsProbe(req.url)) {
       const tls = new URL(req.url.href);
       tls.protocol = 'https:';
@@ -117,7 +129,7 @@ export class HttpTransport {
         remember(req.url.host, 'https');
         return res;
       } catch (err) {
-        if (!isNotTls(err)) throw networkError(err, { ...req, url: tls });
+        if (!isNotTls(err)) throw networkError(err, { ...req, url: tls }, this.timeouts);
         remember(req.url.host, 'http');
         this.sent--; // the probe never reached the registry as an HTTP request
       }
@@ -125,7 +137,7 @@ export class HttpTransport {
     try {
       return await this.dispatch({ ...req, url: effectiveUrl(req.url) }, dispatcher);
     } catch (err) {
-      throw networkError(err, req);
+      throw networkError(err, req, this.timeouts);
     }
   }
 
@@ -141,6 +153,8 @@ export class HttpTransport {
         body: req.body,
         signal: req.signal,
         dispatcher,
+        headersTimeout: this.timeouts.headersMs,
+        bodyTimeout: this.timeouts.bodyIdleMs,
       }),
       req.signal,
     );
@@ -159,6 +173,7 @@ export class HttpTransport {
       url: req.url,
       method: req.method,
       ...(req.signal ? { signal: req.signal } : {}),
+      timeouts: this.timeouts,
     };
   }
 }
@@ -212,12 +227,12 @@ function byteLength(body: Uint8Array | string): number {
  * transient as one before the headers: same typed, retryable error.
  */
 export function bodyReadError(err: unknown, res: HttpResponse): Error {
-  return networkError(err, { method: res.method, url: res.url, ...(res.signal ? { signal: res.signal } : {}) });
+  return networkError(err, { method: res.method, url: res.url, ...(res.signal ? { signal: res.signal } : {}) }, res.timeouts);
 }
 
 const TLS_REASONS = /CERT|SELF_SIGNED|TLS|SSL|UNABLE_TO_(GET|VERIFY)/;
 
-function networkError(err: unknown, req: HttpRequest): Error {
+function networkError(err: unknown, req: HttpRequest, timeouts: Timeouts = DEFAULT_TIMEOUTS): Error {
   if (err instanceof AbortedError || err instanceof RegistryUnreachableError) return err;
   if (req.signal?.aborted) return abortedFromSignal(req.signal);
   const e = err as { code?: unknown; cause?: { code?: unknown }; message?: unknown };
@@ -226,11 +241,19 @@ function networkError(err: unknown, req: HttpRequest): Error {
   // undici wraps system errors; the system code is the informative one.
   const reason = code === 'UND_ERR_SOCKET' && causeCode ? causeCode : code;
   let detail = '';
-  if (/TIMEOUT/.test(reason) || reason === 'ETIMEDOUT') detail = 'timeout';
+  const during = `during ${req.method} ${redactUrl(req.url)}`;
+  if (reason === 'UND_ERR_HEADERS_TIMEOUT') detail = `no response within ${seconds(timeouts.headersMs)} ${during}`;
+  else if (reason === 'UND_ERR_BODY_TIMEOUT') detail = `the response stalled for ${seconds(timeouts.bodyIdleMs)} ${during}`;
+  else if (reason === 'UND_ERR_CONNECT_TIMEOUT') detail = `no connection within ${seconds(timeouts.connectMs)}`;
+  else if (/TIMEOUT/.test(reason) || reason === 'ETIMEDOUT') detail = 'timeout';
   else if (isNotTls(err)) detail = 'the server does not speak TLS (HTTPS)';
   else if (TLS_REASONS.test(reason)) detail = 'TLS certificate verification failed';
   else if (reason === 'ECONNREFUSED') detail = 'connection refused';
   else if (reason === 'ENOTFOUND' || reason === 'EAI_AGAIN') detail = 'host name could not be resolved';
   else if (reason === 'ECONNRESET' || reason === 'EPIPE' || reason === 'UND_ERR_SOCKET') detail = 'connection reset';
   return new RegistryUnreachableError(req.url.host, reason, detail, { cause: err });
+}
+
+function seconds(ms: number): string {
+  return `${Math.round(ms / 100) / 10} s`;
 }

@@ -7,21 +7,21 @@ import { redactUrl } from './redact';
 
 /**
  * Resolves an upload Location (often relative, e.g. "/v2/x/blobs/uploads/uuid")
- * against the request URL. A Location on another origin or a https→http
- * downgrade is refused: a malicious or compromised registry could otherwise
- * make us send the blob and our Authorization header elsewhere (oras-go
- * advisory GHSA-jxpm-75mh-9fp7).
+ * against the request URL. Registries may hand uploads to a storage origin;
+ * that is allowed, but the caller sends nothing of ours there but the blob
+ * (no Authorization: oras-go advisory GHSA-jxpm-75mh-9fp7). A https→http
+ * downgrade and non-HTTP schemes are refused; userinfo is dropped.
  */
 export function resolveUploadLocation(requestUrl: URL, location: string): URL {
   const target = parseRelative(requestUrl, location);
+  if (target.protocol !== 'https:' && target.protocol !== 'http:') {
+    throw new InsecureRequestError(`refusing upload location with a ${target.protocol} URL`);
+  }
   if (requestUrl.protocol === 'https:' && target.protocol === 'http:') {
     throw new InsecureRequestError(`refusing upload location ${redactUrl(target)}: it downgrades https to http`);
   }
-  if (target.origin !== requestUrl.origin) {
-    throw new InsecureRequestError(
-      `refusing upload location ${redactUrl(target)}: it is on another host than ${requestUrl.host}`,
-    );
-  }
+  target.username = '';
+  target.password = '';
   return target;
 }
 

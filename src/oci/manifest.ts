@@ -1,10 +1,11 @@
 /** Manifest push and fetch. */
-import { DigestMismatchError, InvalidReferenceError } from './errors';
+import { DigestMismatchError, InvalidReferenceError, OciError, PermissionError, RegistryError, TagImmutableError } from './errors';
 import { header } from './http';
 import { isDigest, isSha256Digest, sha256Digest } from './digest';
 import { MANIFEST_ACCEPT } from './media-types';
 import { isValidTag, type Repository } from './reference';
-import { discard, readLimited } from './response';
+import { discard, readLimited, summarizeErrors } from './response';
+import { safeText } from '../util/safe-text';
 import { withRetry } from './retry';
 import { apiUrl, failure, getFollowing, protocolError, retryContext, type Session } from './session';
 
@@ -18,6 +19,31 @@ export async function pushManifest(
 ): Promise<string> {
   if (!isValidTag(tag) && !isDigest(tag)) throw new InvalidReferenceError(tag, 'tags are 1-128 characters of [A-Za-z0-9_.-], not starting with "." or "-"', 'tag');
   const digest = sha256Digest(manifest);
+  try {
+    return await putManifest(s, repo, tag, manifest, mediaType, digest, signal);
+  } catch (err) {
+    if (!refusesRetag(err)) throw err;
+    // Immutable tags (Harbor, ECR, ...) refuse a second PUT even of the same
+    // bytes: Chainloop's re-delivery of an attestation already stored is a success.
+    const held = await heldDigest(s, repo, tag, signal);
+    if (held === digest) {
+      s.opts.logger('info', 'the tag is immutable and already holds this manifest', { repository: repo.toString(), tag, digest });
+      return digest;
+    }
+    if (held === undefined) throw err;
+    throw new TagImmutableError(`${repo.toString()}:${tag}`, held, digest, refusalReason(err));
+  }
+}
+
+async function putManifest(
+  s: Session,
+  repo: Repository,
+  tag: string,
+  manifest: Uint8Array,
+  mediaType: string,
+  digest: string,
+  signal?: AbortSignal,
+): Promise<string> {
   // PUT of the same bytes is idempotent, so transient failures are retried.
   return withRetry(
     async () => {
@@ -38,6 +64,28 @@ export async function pushManifest(
     s.opts.retry,
     retryContext(s, 'manifest upload', signal),
   );
+}
+
+/** 412/409, or any refusal that says the tag is immutable or already taken. */
+function refusesRetag(err: unknown): boolean {
+  if (err instanceof RegistryError && (err.status === 412 || err.status === 409)) return true;
+  return (err instanceof RegistryError || err instanceof PermissionError) && /immutable|already exists/i.test(err.message);
+}
+
+/** The registry's own words, short: the repository is already named in the message. */
+function refusalReason(err: unknown): string {
+  if (err instanceof RegistryError) return `${err.status}${err.errors.length ? ` ${safeText(summarizeErrors(err.errors), 100)}` : ''}`;
+  return err instanceof Error ? err.message : String(err);
+}
+
+/** What the tag points at now; undefined when it does not exist (or cannot be read). */
+async function heldDigest(s: Session, repo: Repository, tag: string, signal?: AbortSignal): Promise<string | undefined> {
+  try {
+    return (await getManifest(s, repo, tag, signal)).digest;
+  } catch (err) {
+    if (signal?.aborted || !(err instanceof OciError)) throw err;
+    return undefined;
+  }
 }
 
 export interface FetchedManifest {

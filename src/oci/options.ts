@@ -25,6 +25,19 @@ export interface ClientOptions {
   traceRequests?: boolean;
   /** Clock for token expiry; injected by tests. */
   clock?: () => number;
+  timeouts?: Partial<Timeouts>;
+}
+
+/** Bounds on every single request; the per-call budgets live in the plugin (CallBudgets). */
+export interface Timeouts {
+  /** TCP + TLS handshake to a non-loopback registry or token service. */
+  connectMs: number;
+  /** From the request being sent to the response headers. */
+  headersMs: number;
+  /** Longest pause between two chunks of a response body. */
+  bodyIdleMs: number;
+  /** How long a success response's unneeded body is drained before the socket is dropped instead. */
+  drainMs: number;
 }
 
 export interface ResolvedClientOptions {
@@ -47,16 +60,26 @@ export interface ResolvedClientOptions {
   manifestSizeLimit: number;
   /** OAuth2 client_id sent to token endpoints. */
   clientId: string;
+  timeouts: Timeouts;
+  /** Chunk size for PATCH uploads (raised to the registry's OCI-Chunk-Min-Length). */
+  chunkSize: number;
+  /** Times an upload starts over with a new session after the registry lost the old one. */
+  uploadRestarts: number;
 }
 
 export const DEFAULT_USER_AGENT = 'chainloop-plugin-oci-registry';
 
+/**
+ * Each request is retried on its own, so `attempts` is per request: at a 30 %
+ * transient fault rate, 8 attempts leave ~1 in 15 000 requests failing; the
+ * call's time budget (the signal) is what really bounds the work.
+ */
 export const DEFAULT_RETRY: Readonly<RetryOptions> = Object.freeze({
-  attempts: 5,
+  attempts: 8,
   baseDelayMs: 200,
   factor: 2,
   maxDelayMs: 3_000,
-  budgetMs: 60_000,
+  budgetMs: 40_000,
   maxRetryAfterMs: 10_000,
   refusedAttempts: 3,
   sleep: abortableSleep,
@@ -80,6 +103,67 @@ export const DEFAULT_AGENT_OPTIONS = Object.freeze({
   connections: 64,
 });
 
+/**
+ * A stalled read is given long enough for a slow registry but little enough
+ * that a retry still fits in the call budget (DEFAULT_CALL_BUDGETS).
+ */
+export const DEFAULT_TIMEOUTS: Readonly<Timeouts> = Object.freeze({
+  connectMs: 10_000,
+  headersMs: 15_000,
+  bodyIdleMs: 15_000,
+  drainMs: 1_000,
+});
+
+/** Overall time for one plugin call, well under Chainloop's 5 minute retry window. */
+export interface CallBudgets {
+  executeMs: number;
+  registerMs: number;
+}
+
+export const DEFAULT_CALL_BUDGETS: Readonly<CallBudgets> = Object.freeze({ executeMs: 45_000, registerMs: 30_000 });
+
+/** Environment variables that override the time bounds (milliseconds). */
+export const TIME_LIMIT_ENV = Object.freeze({
+  connectMs: 'CHAINLOOP_PLUGIN_OCI_CONNECT_TIMEOUT_MS',
+  headersMs: 'CHAINLOOP_PLUGIN_OCI_RESPONSE_TIMEOUT_MS',
+  bodyIdleMs: 'CHAINLOOP_PLUGIN_OCI_BODY_IDLE_TIMEOUT_MS',
+  executeMs: 'CHAINLOOP_PLUGIN_OCI_EXECUTE_BUDGET_MS',
+  registerMs: 'CHAINLOOP_PLUGIN_OCI_REGISTER_BUDGET_MS',
+});
+
+export interface TimeLimits {
+  timeouts: Timeouts;
+  budgets: CallBudgets;
+  /** Variables that were set but not a positive whole number of milliseconds (ignored). */
+  invalid: string[];
+}
+
+/** Reads TIME_LIMIT_ENV from an environment map (the caller owns process.env). */
+export function timeLimitsFromEnv(env: Record<string, string | undefined>): TimeLimits {
+  const invalid: string[] = [];
+  const read = (key: keyof typeof TIME_LIMIT_ENV, fallback: number): number => {
+    const name = TIME_LIMIT_ENV[key];
+    const raw = env[name]?.trim();
+    if (raw === undefined || raw === '') return fallback;
+    if (!/^\d{1,9}$/.test(raw) || Number(raw) === 0) {
+      invalid.push(name);
+      return fallback;
+    }
+    return Number(raw);
+  };
+  const timeouts = {
+    connectMs: read('connectMs', DEFAULT_TIMEOUTS.connectMs),
+    headersMs: read('headersMs', DEFAULT_TIMEOUTS.headersMs),
+    bodyIdleMs: read('bodyIdleMs', DEFAULT_TIMEOUTS.bodyIdleMs),
+    drainMs: DEFAULT_TIMEOUTS.drainMs,
+  };
+  const budgets = {
+    executeMs: read('executeMs', DEFAULT_CALL_BUDGETS.executeMs),
+    registerMs: read('registerMs', DEFAULT_CALL_BUDGETS.registerMs),
+  };
+  return { timeouts, budgets, invalid };
+}
+
 /** Connect (TCP + TLS) timeout for loopback registries, which answer in milliseconds or not at all. */
 export const LOOPBACK_CONNECT_TIMEOUT_MS = 2_000;
 
@@ -102,6 +186,9 @@ export function defaultClientOptions(o: ClientOptions = {}): ResolvedClientOptio
     errorBodyLimit: 64 * 1024,
     manifestSizeLimit: 4 * 1024 * 1024,
     clientId: DEFAULT_USER_AGENT,
+    timeouts: { ...DEFAULT_TIMEOUTS, ...stripUndefined(o.timeouts ?? {}) },
+    chunkSize: 4 * 1024 * 1024,
+    uploadRestarts: 2,
   };
 }
 

@@ -44,6 +44,36 @@ export function scrubSecrets(text: string, secrets: Iterable<string>): string {
   return out;
 }
 
+/** Shortest secret fragment treated as a leak. */
+const MIN_FRAGMENT = 4;
+
+/**
+ * scrubSecrets, then cut to `max` characters. Scrubbing comes first so a cut
+ * can't split a secret and let its start through; a text that ends in the
+ * first characters of a secret (cut here or by the peer that echoed it)
+ * loses that tail too.
+ */
+export function scrubAndCut(text: string, max: number, secrets: Iterable<string>): string {
+  const list = [...secrets].filter((s) => s.length >= MIN_FRAGMENT);
+  let out = dropSecretTail(scrubSecrets(text, list), list);
+  if (out.length > max) out = dropSecretTail(out.slice(0, max), list);
+  return out;
+}
+
+/** Removes a trailing fragment (>= MIN_FRAGMENT characters) that begins some secret. */
+function dropSecretTail(text: string, secrets: readonly string[]): string {
+  let cut = text.length;
+  for (const secret of secrets) {
+    for (let n = Math.min(secret.length - 1, text.length); n >= MIN_FRAGMENT; n--) {
+      if (text.endsWith(secret.slice(0, n))) {
+        cut = Math.min(cut, text.length - n);
+        break;
+      }
+    }
+  }
+  return cut === text.length ? text : `${text.slice(0, cut)}<redacted>`;
+}
+
 /**
  * The forms in which credentials travel on the wire (Basic auth is
  * base64(user:password); token requests carry the password form-encoded), so

@@ -5,7 +5,7 @@
  */
 import { AuthenticationError, PermissionError, RegistryError, type RegistryErrorDetail } from './errors';
 import { bodyReadError, header, type HttpResponse } from './http';
-import { droppedQueryValues, redactUrl, scrubSecrets } from './redact';
+import { droppedQueryValues, redactUrl, scrubAndCut } from './redact';
 import { parseRetryAfter } from './retry';
 import { safeText } from '../util/safe-text';
 
@@ -45,13 +45,29 @@ export async function readAll(res: HttpResponse): Promise<Uint8Array> {
   }
 }
 
-/** Drops the body without buffering it. */
+/**
+ * Drops the body without buffering it. The status has already been judged,
+ * so a body that does not finish within a short drain time is not waited
+ * for: the connection is dropped instead of being kept alive.
+ */
 export async function discard(res: HttpResponse): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  let drained = false;
   try {
-    await res.body.dump({ limit: 64 * 1024 });
+    await Promise.race([
+      res.body.dump({ limit: 64 * 1024 }).then(() => {
+        drained = true;
+      }),
+      new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, res.timeouts?.drainMs ?? 1_000);
+      }),
+    ]);
   } catch {
     // Nothing useful to report: the response has already been judged.
+  } finally {
+    clearTimeout(timer);
   }
+  if (!drained && !res.body.destroyed) res.body.destroy();
 }
 
 /** Parses `{"errors":[{code,message,detail}]}`; anything else yields []. */
@@ -70,13 +86,13 @@ export function parseErrorBody(bytes: Uint8Array, secrets: Iterable<string> = []
   for (const item of list.slice(0, 20)) {
     if (typeof item !== 'object' || item === null) continue;
     const { code, message, detail } = item as { code?: unknown; message?: unknown; detail?: unknown };
+    // Registries echo request data (headers, form bodies): scrub, then cut.
     const entry: RegistryErrorDetail = {
-      code: typeof code === 'string' ? code.slice(0, 100) : 'UNKNOWN',
-      message: typeof message === 'string' ? scrubSecrets(message.slice(0, 1000), secretList) : '',
+      code: typeof code === 'string' ? scrubAndCut(code, 100, secretList) : 'UNKNOWN',
+      message: typeof message === 'string' ? scrubAndCut(message, 1000, secretList) : '',
     };
     if (detail !== undefined) {
-      // Registries sometimes echo request data in `detail`; scrub before keeping it.
-      const text = scrubSecrets(JSON.stringify(detail) ?? '', secretList);
+      const text = scrubAndCut(JSON.stringify(detail) ?? '', Number.MAX_SAFE_INTEGER, secretList);
       try {
         entry.detail = JSON.parse(text);
       } catch {

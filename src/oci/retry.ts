@@ -13,7 +13,7 @@ export interface RetryOptions {
   maxDelayMs: number;
   /** Wall-clock budget for all attempts and delays. */
   budgetMs: number;
-  /** Upper bound applied to a registry's Retry-After. */
+  /** Longest Retry-After honoured; a longer one fails the request at once. */
   maxRetryAfterMs: number;
   /** Total attempts when the connection is refused (the registry is likely down; fail fast). */
   refusedAttempts: number;
@@ -35,7 +35,9 @@ export function retryDelay(err: unknown, attempt: number, opts: RetryOptions): n
   const limit = refused ? Math.min(opts.refusedAttempts, opts.attempts) : opts.attempts;
   if (attempt >= limit) return undefined;
   if (err instanceof RegistryError && err.retryAfterMs !== undefined) {
-    return Math.min(err.retryAfterMs, opts.maxRetryAfterMs);
+    // A wait longer than we may sleep is left to the caller's backoff (Chainloop
+    // re-delivers): answer now, with the registry's reason and the wait it asked for.
+    return err.retryAfterMs > opts.maxRetryAfterMs ? undefined : err.retryAfterMs;
   }
   let ceiling = Math.min(opts.maxDelayMs, opts.baseDelayMs * opts.factor ** (attempt - 1));
   if (refused) ceiling = Math.min(ceiling, opts.baseDelayMs);

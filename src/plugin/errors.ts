@@ -8,6 +8,7 @@ import {
   PermissionError,
   RegistryError,
   RegistryUnreachableError,
+  TagImmutableError,
   scrubSecrets,
 } from '../oci';
 import { SchemaValidationError } from '../schema';
@@ -17,6 +18,20 @@ import { EnvelopeError } from './artifact';
 /** Input the user or the host sent that we cannot act on. */
 export class PluginInputError extends Error {
   readonly code = 'INVALID_INPUT';
+}
+
+/**
+ * A failure annotated with the step of the call it happened in and the
+ * registry it was talking to; classified by its cause.
+ */
+export class StageError extends Error {
+  constructor(
+    readonly stage: string,
+    readonly registry: string,
+    cause: unknown,
+  ) {
+    super(`during the ${stage} at ${registry}`, { cause });
+  }
 }
 
 /** A gRPC status with a user-safe message; `cause` stays inside the process (logs). */
@@ -45,6 +60,11 @@ export function toServiceError(s: PluginStatus): Partial<StatusObject> {
 }
 
 function classify(err: unknown): PluginStatus {
+  if (err instanceof StageError) {
+    const inner = classify(err.cause);
+    // Appended, so messages still start with what went wrong (README troubleshooting).
+    return { ...inner, message: `${inner.message} (during the ${err.stage} at ${err.registry})` };
+  }
   const user = (code: Code, message: string): PluginStatus => ({ code, message, internal: false });
   if (err instanceof SchemaValidationError) return user(Code.INVALID_ARGUMENT, `invalid input: ${err.message}`);
   if (err instanceof PluginInputError || err instanceof InvalidReferenceError || err instanceof EnvelopeError) {
@@ -63,18 +83,31 @@ function classify(err: unknown): PluginStatus {
       : user(Code.CANCELLED, `the call was cancelled (${err.message})`);
   }
   if (err instanceof InsecureRequestError) return user(Code.FAILED_PRECONDITION, err.message);
+  if (err instanceof TagImmutableError) return user(Code.FAILED_PRECONDITION, err.message);
   if (err instanceof DigestMismatchError) return { code: Code.DATA_LOSS, message: err.message, internal: true };
   if (err instanceof RegistryError) return fromRegistryError(err);
   return { code: Code.INTERNAL, message: 'internal error in the oci-registry plugin (see the plugin logs)', internal: true };
 }
 
+/** Every registry answer gets a code that says whose move it is; never UNKNOWN. */
 function fromRegistryError(err: RegistryError): PluginStatus {
   const codes = err.errors.map((e) => e.code);
-  if (err.isTemporary()) return { code: Code.UNAVAILABLE, message: err.message, internal: false };
-  if (err.status === 401) return { code: Code.UNAUTHENTICATED, message: err.message, internal: false };
-  if (err.status === 403) return { code: Code.PERMISSION_DENIED, message: err.message, internal: false };
-  if (err.status === 404 || codes.includes('NAME_UNKNOWN')) return { code: Code.NOT_FOUND, message: err.message, internal: false };
-  if (err.status === 400) return { code: Code.FAILED_PRECONDITION, message: err.message, internal: true };
-  return { code: Code.UNKNOWN, message: err.message, internal: true };
+  const as = (code: Code, internal = false, message = err.message): PluginStatus => ({ code, message, internal });
+  if (err.isTemporary()) return as(Code.UNAVAILABLE);
+  if (err.status === 401) return as(Code.UNAUTHENTICATED);
+  if (err.status === 403) return as(Code.PERMISSION_DENIED);
+  if (err.status === 404 || codes.includes('NAME_UNKNOWN')) return as(Code.NOT_FOUND);
+  if (err.status === 409 || err.status === 412) return as(Code.FAILED_PRECONDITION);
+  if (err.status === 413) return as(Code.RESOURCE_EXHAUSTED);
+  if (err.status === 405 || err.status === 501) {
+    return as(Code.UNIMPLEMENTED, false, `the registry does not support this operation: ${err.message}`);
+  }
+  if (err.status >= 300 && err.status < 400) {
+    return as(Code.FAILED_PRECONDITION, false, `the registry answered with a redirect that cannot be followed: ${err.message}`);
+  }
+  if (err.status >= 500) return as(Code.UNAVAILABLE);
+  if (err.status >= 400) return as(Code.FAILED_PRECONDITION, err.status === 400);
+  // 1xx/2xx where another answer was due: the registry broke the protocol.
+  return as(Code.INTERNAL, true, `the registry answered unexpectedly: ${err.message}`);
 }
 

@@ -9,7 +9,7 @@ import { perAttestationTarget, type ArtifactTarget } from './layouts/per-attesta
 import { singleRepositoryTarget } from './layouts/single';
 import { readStatement } from './statement';
 import type { ClientPool } from './client-pool';
-import { PluginInputError } from './errors';
+import { PluginInputError, StageError } from './errors';
 import type { Logger } from './logger';
 
 export const PLUGIN_ID = 'oci-registry';
@@ -66,7 +66,9 @@ export class OciRegistryPlugin {
   async register(payload: Uint8Array, signal?: AbortSignal): Promise<RegistrationResult> {
     const { repository, username, password } = this.checkRegistration(payload);
     const client = this.clients.get(repository.registry, { username, password });
-    await client.checkPushPermission(childRepository(repository, PUSH_CHECK_REPOSITORY), { signal });
+    await staged('push permission check', repository.registry, () =>
+      client.checkPushPermission(childRepository(repository, PUSH_CHECK_REPOSITORY), { signal }),
+    );
     this.logger.info('registration verified: the credentials can push', { repository: repository.toString() });
     return { configuration: { repository: repository.toString() }, credentials: { username, password } };
   }
@@ -96,11 +98,15 @@ export class OciRegistryPlugin {
     const artifact = buildAttestationArtifact(input.envelope, annotations);
     const { repository: target, tag } = artifactTarget(repository, options, artifact.envelopeHex);
     const client = this.clients.get(repository.registry, { username, password });
-    await pushBoth(signal, (both) => [
-      client.pushBlob(target, artifact.config.bytes, { signal: both, digest: artifact.config.descriptor.digest }),
-      client.pushBlob(target, artifact.layer.bytes, { signal: both, digest: artifact.layer.descriptor.digest }),
-    ]);
-    const digest = await client.pushManifest(target, tag, artifact.manifest.bytes, artifact.manifest.mediaType, { signal });
+    await staged('blob upload', repository.registry, () =>
+      pushBoth(signal, (both) => [
+        client.pushBlob(target, artifact.config.bytes, { signal: both, digest: artifact.config.descriptor.digest }),
+        client.pushBlob(target, artifact.layer.bytes, { signal: both, digest: artifact.layer.descriptor.digest }),
+      ]),
+    );
+    const digest = await staged('manifest upload', repository.registry, () =>
+      client.pushManifest(target, tag, artifact.manifest.bytes, artifact.manifest.mediaType, { signal }),
+    );
     const result = { reference: `${target.toString()}:${tag}`, digest, size: artifact.layer.descriptor.size };
     this.logger.info('attestation pushed', { ...result, ms: Math.round(performance.now() - started) });
     await attachReferrers({
@@ -115,6 +121,15 @@ export class OciRegistryPlugin {
       ...(signal ? { signal } : {}),
     });
     return result;
+  }
+}
+
+/** Names the step and registry in whatever `op` throws, for the status message. */
+async function staged<T>(stage: string, registry: string, op: () => Promise<T>): Promise<T> {
+  try {
+    return await op();
+  } catch (err) {
+    throw new StageError(stage, registry, err);
   }
 }
 

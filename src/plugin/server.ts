@@ -6,13 +6,25 @@ import type {
   RegisterResponse_Credentials,
 } from '../gen/api/fanout';
 import { PLUGIN_VERSION } from '../gen/embedded';
-import { closeSharedDispatcher, configureTrust, credentialForms, scrubSecrets, type TrustEnv } from '../oci';
+import {
+  closeSharedDispatcher,
+  configureTrust,
+  credentialForms,
+  DEFAULT_CALL_BUDGETS,
+  scrubSecrets,
+  type CallBudgets,
+  type Timeouts,
+  type TrustEnv,
+} from '../oci';
 import { ATTACHMENT_SCHEMA_TEXT, REGISTRATION_SCHEMA_TEXT } from '../schema';
 import { callSignal } from './call-signal';
 import { ClientPool } from './client-pool';
 import { toPluginStatus, toServiceError } from './errors';
 import type { Logger } from './logger';
 import { OciRegistryPlugin, PLUGIN_DESCRIPTION, PLUGIN_ID } from './oci-registry';
+
+/** The time bounds main reads from the environment. */
+export { timeLimitsFromEnv } from '../oci';
 
 export interface FanoutServer {
   implementation: FanoutServiceServer;
@@ -23,6 +35,10 @@ export interface FanoutServerOptions {
   logger: Logger;
   /** Registry client pool; tests pass one with fast retries. */
   clients?: ClientPool;
+  /** Per-request bounds for the default pool (see TIME_LIMIT_ENV). */
+  timeouts?: Timeouts;
+  /** Overall time per Execute and Register. */
+  budgets?: CallBudgets;
   /** SSL_CERT_FILE, SSL_CERT_DIR and NODE_EXTRA_CA_CERTS, for the registry trust store. */
   trustEnv?: TrustEnv;
 }
@@ -39,7 +55,9 @@ export function createFanoutServer(options: FanoutServerOptions): FanoutServer {
     new ClientPool({
       logger: (level, message, fields) => logger[level](message, fields),
       traceRequests: logger.enabled?.('debug') ?? false,
+      ...(options.timeouts ? { timeouts: options.timeouts } : {}),
     });
+  const budgets = options.budgets ?? DEFAULT_CALL_BUDGETS;
   const plugin = new OciRegistryPlugin(clients, logger);
   // Built once: Describe must never fail (the host panics on a failed Describe).
   const description: DescribeResponse = {
@@ -56,9 +74,10 @@ export function createFanoutServer(options: FanoutServerOptions): FanoutServer {
     method: string,
     secretsOf: (req: Req) => string[],
     handle: (req: Req, signal: AbortSignal) => Promise<Res> | Res,
+    budgetMs?: number,
   ) {
     return (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>): void => {
-      const { signal, dispose } = callSignal(call);
+      const { signal, dispose } = callSignal(call, budgetMs);
       Promise.resolve()
         .then(() => handle(call.request, signal))
         .then(
@@ -94,7 +113,7 @@ export function createFanoutServer(options: FanoutServerOptions): FanoutServer {
       const result = await plugin.register(req.payload, signal);
       const credentials: RegisterResponse_Credentials = { url: '', ...result.credentials };
       return { configuration: json(result.configuration), credentials };
-    }),
+    }, budgets.registerMs),
     attach: unary('Attach', (r) => secretsOfCredentials(r.registrationInfo?.credentials), (req) => ({
       configuration: json(plugin.attach(req.payload, req.registrationInfo?.configuration)),
     })),
@@ -109,7 +128,7 @@ export function createFanoutServer(options: FanoutServerOptions): FanoutServer {
         signal,
       );
       return {};
-    }),
+    }, budgets.executeMs),
   };
 
   return {

@@ -33,8 +33,15 @@ import type { Socket } from 'node:net';
 import { LOOPBACK } from './ports';
 
 export type ProxyAction =
-  /** `responseHeaders` are added to the target's (e.g. to emulate a registry feature such as OCI-Subject). */
-  | { kind: 'forward'; delayMs?: number; responseHeaders?: Record<string, string> }
+  /** `responseHeaders` are added to the target's answer (e.g. OCI-Subject or OCI-Chunk-Min-Length). */
+  | { kind: 'forward'; delayMs?: number; responseHeaders?: Record<string, string>; editResponseHeaders?: (h: OutgoingHttpHeaders) => void }
+  /**
+   * Never finish: 'headers' reads the request and never answers; 'mid-headers'
+   * sends the start of a status line and header block, then goes silent; 'body'
+   * forwards, sends the target's status and headers plus `afterBytes` of body,
+   * then goes silent.
+   */
+  | { kind: 'stall'; when: 'headers' | 'mid-headers' | 'body'; afterBytes?: number; delayMs?: number }
   /** Answer without contacting the target. */
   | { kind: 'respond'; status: number; retryAfter?: number | string; headers?: Record<string, string>; body?: string; delayMs?: number }
   /** Destroy the client connection before anything is forwarded. */
@@ -50,6 +57,8 @@ export interface ProxyRequestInfo {
   /** Allow-listed query (see QUERY_KEPT); other values replaced by '…'. */
   query: string;
   headers: IncomingHttpHeaders;
+  /** Path and full query, for hooks that redirect; never recorded (it holds upload state). */
+  rawUrl: string;
 }
 
 export type ProxyHook = (info: ProxyRequestInfo) => ProxyAction | undefined;
@@ -84,6 +93,11 @@ export interface StartProxyOptions {
   /** PEM CA for an https target (the proxy itself always listens on plain http). */
   targetCa?: string;
   hook?: ProxyHook;
+  /**
+   * Sent to the target on requests that arrive without Authorization: the
+   * proxy then plays a storage origin that authenticates on its own (signed URLs).
+   */
+  injectAuthorization?: string;
   /** Keep at most this many records (oldest dropped). Default 100000. */
   maxRecords?: number;
 }
@@ -184,6 +198,7 @@ export async function startProxy(options: StartProxyOptions): Promise<RecordingP
       path: url.pathname,
       query: sanitizeQuery(url.search),
       headers: req.headers,
+      rawUrl: req.url ?? '/',
     };
     const action = decide(info);
     const rec: ProxyRecord = {
@@ -221,6 +236,14 @@ export async function startProxy(options: StartProxyOptions): Promise<RecordingP
       req.socket.destroy();
       return finish();
     }
+    if (action.kind === 'stall' && action.when !== 'body') {
+      countBody();
+      req.resume();
+      if (action.when === 'mid-headers') req.socket.write('HTTP/1.1 201 Created\r\nContent-Type: application/js');
+      // Held until the client gives up (or the proxy closes).
+      res.on('close', finish);
+      return;
+    }
     if (action.kind === 'respond') {
       countBody();
       req.resume(); // discard the body; the client may still be sending it
@@ -241,6 +264,7 @@ export async function startProxy(options: StartProxyOptions): Promise<RecordingP
     const headers = forwardHeaders(req.headers);
     headers['x-forwarded-proto'] = 'http';
     headers['x-forwarded-host'] = req.headers.host ?? `${LOOPBACK}:${port}`;
+    if (options.injectAuthorization && headers.authorization === undefined) headers.authorization = options.injectAuthorization;
     const up = (isHttps ? httpsRequest : httpRequest)({
       protocol: target.protocol,
       hostname: target.hostname,
@@ -272,6 +296,22 @@ export async function startProxy(options: StartProxyOptions): Promise<RecordingP
     up.on('response', (upRes) => {
       const outHeaders = forwardHeaders(upRes.headers);
       if (action.kind === 'forward' && action.responseHeaders) Object.assign(outHeaders, action.responseHeaders);
+      if (action.kind === 'forward') action.editResponseHeaders?.(outHeaders);
+      if (action.kind === 'stall') {
+        // Without the length the client cannot see the body as complete.
+        delete outHeaders['content-length'];
+        rec.status = upRes.statusCode;
+        res.writeHead(upRes.statusCode ?? 502, outHeaders);
+        upRes.once('data', (chunk: Buffer) => {
+          const piece = chunk.subarray(0, action.afterBytes ?? 0);
+          rec.responseBytes += piece.length;
+          if (piece.length) res.write(piece);
+          else res.flushHeaders();
+          upRes.destroy();
+        });
+        upRes.once('end', () => res.flushHeaders());
+        return;
+      }
       if (action.kind === 'reset-mid-response') {
         const status = upRes.statusCode ?? 502;
         if (info.method === 'HEAD' || status === 204 || status === 304) {
@@ -348,7 +388,7 @@ export async function startProxy(options: StartProxyOptions): Promise<RecordingP
     url: `http://${LOOPBACK}:${port}`,
     port,
     requests,
-    count: (match) => requests.filter((r) => matches(match, { ...r, headers: {} })).length,
+    count: (match) => requests.filter((r) => matches(match, { ...r, headers: {}, rawUrl: '' })).length,
     setHook(h) {
       hook = h;
     },

@@ -12,6 +12,7 @@ import type { ResolvedClientOptions } from '../options';
 import type { Repository } from '../reference';
 import { credentialForms } from '../redact';
 import { discard, errorBodySummary } from '../response';
+import { withRetry } from '../retry';
 import { parseChallenges, pickChallenge, type Challenge } from './challenge';
 import { TokenCache } from './token-cache';
 import { basicAuthorization, fetchToken } from './token-fetch';
@@ -44,7 +45,8 @@ export class Authorizer {
 
   /** Every secret this client holds, for scrubbing remote-supplied text. */
   secrets(): string[] {
-    const out = [...this.tokens.tokens(), ...this.refreshTokens.values()];
+    // Tokens travel as-is in headers and URL-encoded in form bodies.
+    const out = [...this.tokens.tokens(), ...this.refreshTokens.values()].flatMap((t) => [t, encodeURIComponent(t)]);
     const creds = this.opts.credentials;
     if (creds) out.push(...credentialForms(creds.username, creds.password));
     return out;
@@ -93,7 +95,8 @@ export class Authorizer {
     const key = TokenCache.key(repo.apiHost, scope);
     // Concurrent callers share the first caller's fetch (and its signal).
     const got = await this.tokens.get(key, async () => {
-      const grant = await fetchToken(this.transport, {
+      // Retried on its own, like every request: a token fault must not cost the request it serves an attempt.
+      const grant = await withRetry(() => fetchToken(this.transport, {
         realm: state.realm,
         ...(state.service !== undefined ? { service: state.service } : {}),
         scopes: scope.split(' '),
@@ -106,6 +109,10 @@ export class Authorizer {
         errorBodyLimit: this.opts.errorBodyLimit,
         secrets: () => this.secrets(),
         now: this.opts.clock,
+      }), this.opts.retry, {
+        ...(signal ? { signal } : {}),
+        onRetry: (err, attempt, delayMs) =>
+          this.opts.logger('info', 'retrying token fetch', { attempt, delayMs, error: err instanceof Error ? err.message : String(err) }),
       });
       if (grant.refreshToken) this.refreshTokens.set(state.realm, grant.refreshToken);
       return grant;

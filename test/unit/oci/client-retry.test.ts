@@ -77,7 +77,7 @@ describe('transient failures', () => {
     expect(sleeps).toEqual([2000]);
   });
 
-  it('on ECONNRESET mid-PUT, HEADs the blob, then restarts the upload from POST', async () => {
+  it('on ECONNRESET mid-PUT, HEADs the blob, then retries only the PUT, on the same session', async () => {
     let resets = 1;
     reg.intercept = (req, res) => {
       if (req.method === 'PUT' && resets-- > 0) {
@@ -94,7 +94,6 @@ describe('transient failures', () => {
       'POST /v2/r/blobs/uploads/',
       'PUT /v2/r/blobs/uploads/<id>',
       'HEAD /v2/r/blobs/<d>',
-      'POST /v2/r/blobs/uploads/',
       'PUT /v2/r/blobs/uploads/<id>',
     ]);
     expect(reg.blobs.get(`r@${sha256Digest(data)}`)?.toString()).toBe('blob');
@@ -195,5 +194,31 @@ describe('abort', () => {
     const client = clientFor();
     const err = await client.pushBlob(repoOn(reg, 'x'), Buffer.from('x'), { signal: AbortSignal.timeout(50) }).catch((e: unknown) => e);
     expect(err).toMatchObject({ code: 'OCI_ABORTED', deadline: true });
+  });
+});
+
+describe('each request is retried on its own', () => {
+  it('a token-service fault is retried as the token fetch, not as an attempt of the request it serves', async () => {
+    await reg.stop();
+    reg = await new FakeRegistry({ auth: 'bearer' }).start();
+    let tokenFaults = 1;
+    let postFaults = 1;
+    reg.intercept = (req, res) => {
+      const fault = (req.path === '/token' && tokenFaults-- > 0) || (req.method === 'POST' && req.authorization && postFaults-- > 0);
+      if (!fault) return false;
+      json(res, 503, { errors: [{ code: 'UNAVAILABLE', message: 'busy' }] });
+      return true;
+    };
+    // Two attempts per request: one fault on the token and one on the POST must both be absorbed.
+    const client = clientFor({ credentials: { username: 'user', password: 'pass' }, retry: { ...FAST_RETRY, attempts: 2 } });
+    await client.pushBlob(repoOn(reg, 't'), Buffer.from('tok'));
+    expect(methods()).toEqual([
+      'POST /v2/t/blobs/uploads/',
+      'GET /token',
+      'GET /token',
+      'POST /v2/t/blobs/uploads/',
+      'POST /v2/t/blobs/uploads/',
+      'PUT /v2/t/blobs/uploads/<id>',
+    ]);
   });
 });

@@ -15,6 +15,7 @@ export interface RecordedRequest {
   authorization?: string;
   contentType?: string;
   ifMatch?: string;
+  contentRange?: string;
   body: Buffer;
 }
 
@@ -27,6 +28,10 @@ export interface FakeRegistryOptions {
   tokenExpiresIn?: number;
   /** Realm override (e.g. to point at an http realm from a test). */
   realm?: string;
+  /** Refuse a PUT that carries the blob (405 UNSUPPORTED): only PATCH + empty PUT work. */
+  chunkedOnly?: boolean;
+  /** Announced as OCI-Chunk-Min-Length; shorter non-final PATCHes get 416. */
+  chunkMinLength?: number;
 }
 
 /** Returns true when the test handled the request itself. */
@@ -39,6 +44,7 @@ export class FakeRegistry {
   readonly blobs = new Map<string, Buffer>(); // `${repo}@${digest}`
   readonly manifests = new Map<string, { bytes: Buffer; mediaType: string }>(); // `${repo}:${ref}`
   readonly uploads = new Map<string, string>(); // uuid -> repo
+  readonly received = new Map<string, Buffer>(); // uuid -> bytes PATCHed so far
   readonly tokens = new Map<string, Set<string>>(); // token -> granted scopes
   intercept: Interceptor | undefined;
   private server: Server | undefined;
@@ -88,6 +94,7 @@ export class FakeRegistry {
       ...(req.headers.authorization ? { authorization: req.headers.authorization } : {}),
       ...(req.headers['content-type'] ? { contentType: req.headers['content-type'] } : {}),
       ...(typeof req.headers['if-match'] === 'string' ? { ifMatch: req.headers['if-match'] } : {}),
+      ...(req.headers['content-range'] ? { contentRange: String(req.headers['content-range']) } : {}),
     };
     this.requests.push(rec);
     if (this.intercept && (await this.intercept(rec, res))) return;
@@ -149,7 +156,9 @@ export class FakeRegistry {
     if (rec.method === 'POST' && id === '') {
       const uuid = randomUUID();
       this.uploads.set(uuid, repo);
-      res.writeHead(202, { location: `/v2/${repo}/blobs/uploads/${uuid}?_state=SECRETSTATE${uuid}`, 'docker-upload-uuid': uuid });
+      const headers: Record<string, string> = { location: `/v2/${repo}/blobs/uploads/${uuid}?_state=SECRETSTATE${uuid}`, 'docker-upload-uuid': uuid };
+      if (this.opts.chunkMinLength) headers['oci-chunk-min-length'] = String(this.opts.chunkMinLength);
+      res.writeHead(202, headers);
       return void res.end();
     }
     if (!this.uploads.has(id)) return json(res, 404, { errors: [{ code: 'BLOB_UPLOAD_UNKNOWN', message: 'blob upload unknown' }] });
@@ -158,11 +167,27 @@ export class FakeRegistry {
       res.writeHead(204);
       return void res.end();
     }
+    const have = this.received.get(id) ?? Buffer.alloc(0);
+    const range = (): Record<string, string> => ({ range: `0-${Math.max(0, (this.received.get(id)?.length ?? 0) - 1)}`, location: `/v2/${repo}/blobs/uploads/${id}` });
+    if (rec.method === 'GET') {
+      res.writeHead(204, range());
+      return void res.end();
+    }
+    if (rec.method === 'PATCH') {
+      const start = Number(/^(\d+)-/.exec(String(rec.contentRange ?? ''))?.[1] ?? have.length);
+      if (start !== have.length) return json(res, 416, { errors: [{ code: 'BLOB_UPLOAD_INVALID', message: 'range mismatch' }] });
+      this.received.set(id, Buffer.concat([have, rec.body]));
+      res.writeHead(202, range());
+      return void res.end();
+    }
     if (rec.method !== 'PUT') return json(res, 405, { errors: [{ code: 'UNSUPPORTED', message: 'unsupported' }] });
+    if (this.opts.chunkedOnly && rec.body.length > 0) return json(res, 405, { errors: [{ code: 'UNSUPPORTED', message: 'monolithic upload not supported' }] });
+    const blob = Buffer.concat([have, rec.body]);
+    this.received.delete(id);
     const digest = url.searchParams.get('digest') ?? '';
-    if (sha(rec.body) !== digest) return json(res, 400, { errors: [{ code: 'DIGEST_INVALID', message: 'provided digest did not match uploaded content' }] });
+    if (sha(blob) !== digest) return json(res, 400, { errors: [{ code: 'DIGEST_INVALID', message: 'provided digest did not match uploaded content' }] });
     this.uploads.delete(id);
-    this.blobs.set(`${repo}@${digest}`, rec.body);
+    this.blobs.set(`${repo}@${digest}`, blob);
     res.writeHead(201, { location: `/v2/${repo}/blobs/${digest}`, 'docker-content-digest': digest });
     res.end();
   }

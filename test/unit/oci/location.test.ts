@@ -9,9 +9,11 @@ describe('resolveUploadLocation', () => {
     expect(resolveUploadLocation(base, 'u2').href).toBe('https://r.example/v2/a/blobs/uploads/u2');
     expect(resolveUploadLocation(base, 'https://r.example/v2/a/blobs/uploads/u3').pathname).toBe('/v2/a/blobs/uploads/u3');
   });
-  it('refuses another host, another port and an https→http downgrade', () => {
-    expect(() => resolveUploadLocation(base, 'https://evil.example/upload')).toThrow(InsecureRequestError);
-    expect(() => resolveUploadLocation(base, 'https://r.example:8443/upload')).toThrow(/another host/);
+  it('accepts another origin without userinfo, refuses other schemes and an https→http downgrade', () => {
+    // Another origin is allowed (storage hosts); the caller sends it no credentials.
+    expect(resolveUploadLocation(base, 'https://storage.example/upload').origin).toBe('https://storage.example');
+    expect(resolveUploadLocation(base, 'https://u:p@storage.example/upload').href).toBe('https://storage.example/upload');
+    expect(() => resolveUploadLocation(base, 'ftp://storage.example/upload')).toThrow(InsecureRequestError);
     expect(() => resolveUploadLocation(base, 'http://r.example/v2/a/blobs/uploads/u')).toThrow(/downgrades https to http/);
   });
 });

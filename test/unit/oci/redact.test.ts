@@ -1,6 +1,6 @@
 import { RegistryError } from '../../../src/oci/errors';
-import { credentialForms, redactUrl, scrubSecrets } from '../../../src/oci/redact';
-import { parseErrorBody } from '../../../src/oci/response';
+import { credentialForms, redactUrl, scrubAndCut, scrubSecrets } from '../../../src/oci/redact';
+import { parseErrorBody, summarizeErrors } from '../../../src/oci/response';
 
 describe('redactUrl', () => {
   it('drops userinfo, fragments and non-allow-listed query parameters', () => {
@@ -50,5 +50,40 @@ describe('credentialForms', () => {
     expect(out).not.toContain('p%40ss+w%2Frd%2B1');
     expect(out).not.toContain(Buffer.from('p@ss w/rd+1').toString('base64url'));
     expect(out).toBe('Authorization: Basic <redacted>; pw=<redacted>; form password=<redacted>; raw <redacted>');
+  });
+});
+
+describe('echoed credentials at every truncation offset', () => {
+  const password = 'Zq9!pw-Kx7@secret';
+  const token = 'eyJhbGciOiJSUzI1NiJ9.bearer-token-Qw3rty.sig-Xy12';
+  const refresh = 'rfr-Mn83-refresh-token-Vb56';
+  const forms = [...credentialForms('pusher', password), token, encodeURIComponent(token), refresh];
+  const echoed = [password, Buffer.from(`pusher:${password}`).toString('base64'), `Bearer ${token}`, refresh, encodeURIComponent(password)];
+  // The leak test looks for the first 4 characters of every form (never a word of the padding).
+  const leaks = (text: string) => forms.map((f) => f.slice(0, 4)).filter((p) => text.includes(p));
+
+  it.each([
+    ['message', 1000],
+    ['code', 100],
+  ])('the %s field, cut at %i characters, never shows the start of a secret', (field, limit) => {
+    const found: string[] = [];
+    for (const secret of echoed) {
+      for (let offset = Math.max(0, limit - secret.length - 2); offset <= limit + 1; offset++) {
+        const text = `${'.'.repeat(offset)}${secret} and more text after it`;
+        const body = Buffer.from(JSON.stringify({ errors: [{ code: field === 'code' ? text : 'DENIED', message: field === 'message' ? text : 'x' }] }));
+        const errors = parseErrorBody(body, forms);
+        const message = new RegistryError({ status: 403, method: 'GET', url: 'https://h/v2/x', errors }).message;
+        const bad = leaks(`${summarizeErrors(errors)} ${message} ${JSON.stringify(errors)}`);
+        if (bad.length) found.push(`${secret.slice(0, 6)}… at ${offset}: ${bad.join(',')}`);
+      }
+    }
+    expect(found).toEqual([]);
+  });
+
+  it('a text the peer itself cut inside a secret loses that tail', () => {
+    for (let n = 4; n < password.length; n++) {
+      expect(scrubAndCut(`denied for ${password.slice(0, n)}`, 1000, forms)).toBe('denied for <redacted>');
+    }
+    expect(scrubAndCut('denied for Zq9', 1000, forms)).toBe('denied for Zq9');
   });
 });

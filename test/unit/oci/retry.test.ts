@@ -41,7 +41,8 @@ describe('retryDelay classification', () => {
     expect([1, 2, 3, 4].map((a) => retryDelay(regErr(503), a, opts))).toEqual([200, 400, 800, 1600]);
     const wide = resolveRetryOptions({ random: () => 1, attempts: 10 });
     expect(retryDelay(regErr(503), 6, wide)).toBe(3000);
-    expect(retryDelay(regErr(503), 5, opts)).toBeUndefined(); // 5 attempts total
+    expect(retryDelay(regErr(503), 7, opts)).toBe(3000);
+    expect(retryDelay(regErr(503), 8, opts)).toBeUndefined(); // 8 attempts per request
     expect(retryDelay(regErr(503), 3, resolveRetryOptions({ random: () => 0.5 }))).toBe(400);
   });
   it('retries ECONNREFUSED only briefly', () => {
@@ -49,9 +50,12 @@ describe('retryDelay classification', () => {
     expect(retryDelay(netErr('ECONNREFUSED'), 2, opts)).toBe(200);
     expect(retryDelay(netErr('ECONNREFUSED'), 3, opts)).toBeUndefined();
   });
-  it('honours Retry-After, capped', () => {
+  it('honours a Retry-After it can wait for, and answers at once when it is longer', () => {
     expect(retryDelay(regErr(429, 2_000), 1, opts)).toBe(2_000);
-    expect(retryDelay(regErr(429, 600_000), 1, opts)).toBe(DEFAULT_RETRY.maxRetryAfterMs);
+    expect(retryDelay(regErr(429, DEFAULT_RETRY.maxRetryAfterMs), 1, opts)).toBe(DEFAULT_RETRY.maxRetryAfterMs);
+    expect(retryDelay(regErr(429, DEFAULT_RETRY.maxRetryAfterMs + 1), 1, opts)).toBeUndefined();
+    expect(retryDelay(regErr(503, 3_600_000), 1, opts)).toBeUndefined();
+    expect(regErr(429, 3_600_000).message).toMatch(/retry after 3600 s/);
   });
 });
 
@@ -114,7 +118,7 @@ describe('withRetry', () => {
         throw netErr('ECONNRESET');
       }, opts),
     ).rejects.toBeInstanceOf(RegistryUnreachableError);
-    expect(calls).toBe(5);
+    expect(calls).toBe(DEFAULT_RETRY.attempts);
   });
 
   it('stops promptly when the signal aborts during a backoff sleep', async () => {
