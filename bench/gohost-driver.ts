@@ -41,10 +41,11 @@ export class GoHostDriver {
     this.lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
   }
 
-  static async start(hostPath: string, registry: BenchRegistry): Promise<GoHostDriver> {
+  /** `plugin`: the executable the host launches (profile-run passes a wrapper that adds --cpu-prof). */
+  static async start(hostPath: string, registry: BenchRegistry, plugin = pluginExecutable()): Promise<GoHostDriver> {
     const child = spawn(
       hostPath,
-      ['-plugin', pluginExecutable(), '-drive', registry.repository, '-username', registry.username, '-password', registry.password],
+      ['-plugin', plugin, '-drive', registry.repository, '-username', registry.username, '-password', registry.password],
       { stdio: ['pipe', 'pipe', 'pipe'] },
     );
     let stderr = '';

@@ -19,6 +19,7 @@ import {
 } from './constants';
 import { createBrokerService, createControllerService, createStdioService } from './controller';
 import { createHealthService, HealthRegistry, ServingStatus } from './health';
+import { widenServerReceiveWindows } from './http2-window';
 import type { ProcessLogger } from './log';
 import { createReflectionService, DescriptorIndex } from './reflection';
 import { OpenStreams } from './streams';
@@ -227,6 +228,9 @@ export async function startPluginServer(options: ServeOptions): Promise<PluginSe
     throw error;
   }
 
+  if (!widenServerReceiveWindows(server)) {
+    logger.warn('could not widen the HTTP/2 receive windows: large envelopes will arrive slowly');
+  }
   health.set(HEALTH_SERVICE_NAME, ServingStatus.SERVING);
   health.set('', ServingStatus.SERVING);
 
