@@ -17,6 +17,7 @@
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { generateCertificate } from '../src/goplugin/tls';
+import { pushedMs } from './cases/latency';
 import { drive } from './drive';
 import { buildGoHost, GoHostDriver } from './gohost-driver';
 import { makeEnvelope, makeEnvelopes } from './envelopes';
@@ -56,7 +57,7 @@ async function main(): Promise<void> {
     chmodSync(wrapper, 0o755);
     const registry = await startBenchRegistry(mode);
     try {
-      const host = await GoHostDriver.start(built.path, registry, wrapper);
+      const host = await GoHostDriver.start(built.path, registry, { plugin: wrapper });
       const bytes = Number(opt('mib', '64')) * 1024 * 1024;
       const c = Number(opt('c', '1'));
       const n = Number(opt('n', '5'));
@@ -66,6 +67,12 @@ async function main(): Promise<void> {
       await host.stop();
       const lines = existsSync(log) ? readFileSync(log, 'utf8').split('\n') : [];
       console.log(lines.filter((l) => /pushed|registry request/.test(l)).slice(-6 * Math.min(n, 5)).join('\n'));
+      if (c === 1) {
+        // One Execute at a time: the i-th timed latency pairs with the i-th of the last n "pushed" lines.
+        const pushed = pushedMs(lines).slice(-n);
+        const split = d.latencies.map((ms, i) => `${ms.toFixed(0)} = ${(ms - pushed[i]!).toFixed(0)} host→plugin + ${pushed[i]} push`);
+        console.log(`Execute ms = request into the plugin (host marshal, transfer, decode) and response + plugin's own push:\n  ${split.join('\n  ')}`);
+      }
     } finally {
       await registry.stop();
     }
