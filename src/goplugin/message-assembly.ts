@@ -15,6 +15,23 @@ import { StreamDecoder } from '@grpc/grpc-js/build/src/stream-decoder';
 
 const PREFIX_BYTES = 5;
 
+/** Sees one message's protobuf bytes as they arrive (the plugin's envelope digest). */
+export interface MessageObserver {
+  chunk(bytes: Buffer): void;
+  /** The whole protobuf message (after the 5-byte prefix), as the decoder will see it. */
+  done(payload: Buffer): void;
+}
+
+/** Asked once per uncompressed message, with its protobuf length; undefined: not observed. */
+export type MessageObserverFactory = (payloadLength: number) => MessageObserver | undefined;
+
+let observerFactory: MessageObserverFactory | undefined;
+
+/** Sets (or clears) the observer factory for every message assembled from now on. */
+export function observeAssembledMessages(factory: MessageObserverFactory | undefined): void {
+  observerFactory = factory;
+}
+
 interface Assembly {
   /** Prefix bytes seen so far (< 5: still reading the prefix). */
   prefixRead: number;
@@ -22,6 +39,7 @@ interface Assembly {
   /** The framed message being filled, once its length is known. */
   message: Buffer | undefined;
   filled: number;
+  observer: MessageObserver | undefined;
 }
 
 const state = Symbol('messageAssembly');
@@ -29,7 +47,7 @@ type Decoder = { [state]?: Assembly; maxReadMessageLength: number };
 
 /** One step of assembly: consumes `data` and returns the complete framed messages it finished. */
 export function assembleMessages(decoder: Decoder, data: Buffer): Buffer[] {
-  const a = (decoder[state] ??= { prefixRead: 0, prefix: Buffer.alloc(PREFIX_BYTES), message: undefined, filled: 0 });
+  const a = (decoder[state] ??= { prefixRead: 0, prefix: Buffer.alloc(PREFIX_BYTES), message: undefined, filled: 0, observer: undefined });
   const done: Buffer[] = [];
   let at = 0;
   while (at < data.length) {
@@ -45,13 +63,18 @@ export function assembleMessages(decoder: Decoder, data: Buffer): Buffer[] {
       a.message = Buffer.allocUnsafe(PREFIX_BYTES + size);
       a.prefix.copy(a.message, 0);
       a.filled = PREFIX_BYTES;
+      // Compressed messages (flag 1) are not protobuf until inflated: not observed.
+      a.observer = a.prefix[0] === 0 ? observerFactory?.(size) : undefined;
     } else {
       const n = Math.min(a.message.length - a.filled, data.length - at);
       data.copy(a.message, a.filled, at, at + n);
+      a.observer?.chunk(data.subarray(at, at + n));
       a.filled += n;
       at += n;
     }
     if (a.message.length === a.filled) {
+      a.observer?.done(a.message.subarray(PREFIX_BYTES));
+      a.observer = undefined;
       done.push(a.message);
       a.message = undefined;
       a.prefixRead = 0;

@@ -9,6 +9,7 @@ import { PLUGIN_VERSION } from '../gen/embedded';
 import { closeSharedDispatcher, credentialForms, scrubSecrets } from '../oci';
 import { ATTACHMENT_SCHEMA_TEXT, REGISTRATION_SCHEMA_TEXT } from '../schema';
 import { callSignal } from './call-signal';
+import { observeEnvelopeDigest } from './envelope-digest';
 import { ClientPool } from './client-pool';
 import { toPluginStatus, toServiceError } from './errors';
 import type { Logger } from './logger';
@@ -16,6 +17,8 @@ import { OciRegistryPlugin, PLUGIN_DESCRIPTION, PLUGIN_ID } from './oci-registry
 
 export interface FanoutServer {
   implementation: FanoutServiceServer;
+  /** For the gRPC server's message assembly: hashes large envelopes while they arrive. */
+  observeMessage: typeof observeEnvelopeDigest;
   close(): Promise<void>;
 }
 
@@ -111,6 +114,7 @@ export function createFanoutServer(options: FanoutServerOptions): FanoutServer {
 
   return {
     implementation,
+    observeMessage: observeEnvelopeDigest,
     // Connections are shared by every client of the process: close them last.
     close: async () => {
       await clients.close();

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { StreamDecoder } from '@grpc/grpc-js/build/src/stream-decoder';
-import { installIncrementalMessageAssembly } from '../../../src/goplugin/message-assembly';
+import { installIncrementalMessageAssembly, observeAssembledMessages } from '../../../src/goplugin/message-assembly';
 
 const originalWrite = StreamDecoder.prototype.write;
 
@@ -71,5 +71,31 @@ describe('incremental assembly of received gRPC messages', () => {
     const write = (w: typeof originalWrite) => () => decodeAll(w, [wire.subarray(0, 5)], 99);
     expect(write(originalWrite)).toThrow('Received message larger than max (100 vs 99)');
     expect(write(StreamDecoder.prototype.write)).toThrow('Received message larger than max (100 vs 99)');
+  });
+
+  it('shows each uncompressed message to the observer as it arrives, then the finished payload', () => {
+    const seen: Array<{ length: number; chunks: Buffer[]; done?: Buffer }> = [];
+    observeAssembledMessages((length) => {
+      const entry: (typeof seen)[number] = { length, chunks: [] };
+      seen.push(entry);
+      return { chunk: (b) => entry.chunks.push(Buffer.from(b)), done: (p) => (entry.done = p) };
+    });
+    try {
+      const a = randomBytes(50_000);
+      const b = randomBytes(10);
+      const wire = Buffer.concat([framed(a), framed(randomBytes(30), true), framed(b)]);
+      const out = decodeAll(StreamDecoder.prototype.write, chunked(wire, 4000, 9));
+      expect(out).toHaveLength(3);
+      // The compressed one (flag 1) is not protobuf yet: not shown.
+      expect(seen.map((e) => e.length)).toEqual([a.length, b.length]);
+      expect(Buffer.concat(seen[0]!.chunks).equals(a)).toBe(true);
+      expect(seen[0]!.chunks.length).toBeGreaterThan(1);
+      // `done` gets the very bytes grpc-js will decode: the message after its prefix, same memory.
+      expect(seen[0]!.done!.buffer).toBe(out[0]!.buffer);
+      expect(seen[0]!.done!.byteOffset).toBe(out[0]!.byteOffset + 5);
+      expect(seen[1]!.done!.equals(b)).toBe(true);
+    } finally {
+      observeAssembledMessages(undefined);
+    }
   });
 });
