@@ -34,6 +34,11 @@ export function buildGoHost(): { path: string } | { missing: string } {
   return { path: resolve(GOHOST_DIR, 'gohost') };
 }
 
+export interface GoHostOptions {
+  /** The executable the host launches (profile-run passes a wrapper that adds --cpu-prof). */
+  plugin?: string;
+}
+
 export class GoHostDriver {
   private readonly lines: AsyncIterator<string>;
 
@@ -41,10 +46,19 @@ export class GoHostDriver {
     this.lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
   }
 
-  static async start(hostPath: string, registry: BenchRegistry): Promise<GoHostDriver> {
+  static async start(hostPath: string, registry: BenchRegistry, options: GoHostOptions = {}): Promise<GoHostDriver> {
     const child = spawn(
       hostPath,
-      ['-plugin', pluginExecutable(), '-drive', registry.repository, '-username', registry.username, '-password', registry.password],
+      [
+        '-plugin',
+        options.plugin ?? pluginExecutable(),
+        '-drive',
+        registry.repository,
+        '-username',
+        registry.username,
+        '-password',
+        registry.password,
+      ],
       { stdio: ['pipe', 'pipe', 'pipe'] },
     );
     let stderr = '';

@@ -5,13 +5,21 @@
  * down so the profile is written, and prints where the time went.
  *
  *   node scripts/run-ts.js bench/profile-run.ts startup|latency|throughput|large [--mode=token|anonymous] [--n=200] [--c=64] [--mib=64]
+ *   node scripts/run-ts.js bench/profile-run.ts large-gohost [--mib=64] [--n=5] [--c=1] [--log=debug]
+ *
+ * large-gohost drives the plugin through the Go go-plugin host (a wrapper
+ * script adds --cpu-prof and keeps the plugin's stderr in a file), and
+ * prints the Execute p50 as the host saw it, then the plugin's own push
+ * times (and registry requests at --log=debug).
  *
  * Profiles land in .tmp/bench-prof/.
  */
-import { mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { generateCertificate } from '../src/goplugin/tls';
+import { pushedMs } from './cases/latency';
 import { drive } from './drive';
+import { buildGoHost, GoHostDriver } from './gohost-driver';
 import { makeEnvelope, makeEnvelopes } from './envelopes';
 import { launch, pluginBundle, startBenchPlugin } from './plugin';
 import { printProfile, summarizeProfile } from './profile';
@@ -38,6 +46,36 @@ async function main(): Promise<void> {
     const p = await launch({ ...launchOptions, clientCertificate, healthCheck: false, openSideStreams: false });
     console.log(`spawn→handshake ${(Number(process.hrtime.bigint() - t) / 1e6).toFixed(1)} ms (with --cpu-prof)`);
     await p.shutdown({ timeoutMs: 10_000 });
+  } else if (workload === 'large-gohost') {
+    const built = buildGoHost();
+    if (!('path' in built)) throw new Error(`the Go host is unavailable: ${built.missing}`);
+    const log = resolve(dir, 'plugin-stderr.log');
+    const wrapper = resolve(dir, 'plugin-under-prof');
+    const q = (v: string): string => `'${v.replace(/'/g, `'\\''`)}'`;
+    const command = [process.execPath, ...launchOptions.args].map(q).join(' ');
+    writeFileSync(wrapper, `#!/bin/sh\nCHAINLOOP_PLUGIN_LOG_LEVEL=${q(opt('log', 'info'))} exec ${command} 2>>${q(log)}\n`);
+    chmodSync(wrapper, 0o755);
+    const registry = await startBenchRegistry(mode);
+    try {
+      const host = await GoHostDriver.start(built.path, registry, { plugin: wrapper });
+      const bytes = Number(opt('mib', '64')) * 1024 * 1024;
+      const c = Number(opt('c', '1'));
+      const n = Number(opt('n', '5'));
+      await host.execute(Math.max(2, c), c, bytes);
+      const d = await host.execute(n, c, bytes);
+      console.log(`large-gohost ${opt('mib', '64')} MiB c=${c}: Execute p50 ${summarize(d.latencies).p50.toFixed(1)} ms (host's clock; plugin under --cpu-prof)`);
+      await host.stop();
+      const lines = existsSync(log) ? readFileSync(log, 'utf8').split('\n') : [];
+      console.log(lines.filter((l) => /pushed|registry request/.test(l)).slice(-6 * Math.min(n, 5)).join('\n'));
+      if (c === 1) {
+        // One Execute at a time: the i-th timed latency pairs with the i-th of the last n "pushed" lines.
+        const pushed = pushedMs(lines).slice(-n);
+        const split = d.latencies.map((ms, i) => `${ms.toFixed(0)} = ${(ms - pushed[i]!).toFixed(0)} host→plugin + ${pushed[i]} push`);
+        console.log(`Execute ms = request into the plugin (host marshal, transfer, decode) and response + plugin's own push:\n  ${split.join('\n  ')}`);
+      }
+    } finally {
+      await registry.stop();
+    }
   } else if (workload === 'large') {
     const registry = await startBenchRegistry(mode);
     try {

@@ -13,14 +13,14 @@
 import { resolve } from 'node:path';
 import { mkdirSync } from 'node:fs';
 import { executableCase } from './cases/executable';
-import { largeCase } from './cases/large';
+import { largeTimeCase } from './cases/large';
+import { largeMemoryCase } from './cases/large-memory';
 import { latencyCase } from './cases/latency';
 import { buildGoHost } from './gohost-driver';
 import { referrersCase } from './cases/referrers';
 import { requestsCase } from './cases/requests';
 import { startupCase } from './cases/startup';
 import { throughputCase } from './cases/throughput';
-import { makeEnvelope } from './envelopes';
 import { startBenchRegistry, type BenchMode, type BenchRegistry } from './registry';
 import { notes, table, writeResults } from './report';
 import { FULL, SMOKE, type BenchContext, type CaseOutcome, type CaseResult } from './types';
@@ -63,10 +63,10 @@ async function main(): Promise<number> {
   const t0 = Date.now();
   const log = (m: string): void => console.log(`[${((Date.now() - t0) / 1000).toFixed(1).padStart(6)} s] ${m}`);
   let goHost: string | undefined;
-  if (only.has('latency') || only.has('throughput') || only.has('executable')) {
+  if (only.has('latency') || only.has('throughput') || only.has('large') || only.has('executable')) {
     const built = buildGoHost();
     if ('path' in built) goHost = built.path;
-    else log(`Go go-plugin host unavailable (${built.missing}): latency and throughput are driven by the TypeScript client only`);
+    else log(`Go go-plugin host unavailable (${built.missing}): latency, throughput and large are driven by the TypeScript client only`);
   }
   const ctx: BenchContext = { params, registries, goHost, log, record: (r) => results.push(r) };
 
@@ -115,13 +115,12 @@ async function main(): Promise<number> {
       }
     }
     if (only.has('large')) {
-      for (const sizeMiB of params.largeSizesMiB) {
-        let envelope: Buffer | undefined = makeEnvelope(sizeMiB * 1024 * 1024);
-        for (const mode of modes) {
-          if (ready(mode)) await run(`large ${sizeMiB} MiB`, mode, () => largeCase(ctx, mode, envelope!));
-        }
-        envelope = undefined;
-        (globalThis as { gc?: () => void }).gc?.();
+      for (const spec of params.largeTime) {
+        const name = `large ${spec.sizeMiB} MiB c=${spec.concurrency}`;
+        for (const mode of modes) if (ready(mode)) await run(name, mode, () => largeTimeCase(ctx, mode, spec));
+      }
+      for (const sizeMiB of params.largeMemoryMiB) {
+        for (const mode of modes) if (ready(mode)) await run(`large ${sizeMiB} MiB memory`, mode, () => largeMemoryCase(ctx, mode, sizeMiB));
       }
     }
   } finally {

@@ -1,5 +1,14 @@
 import type { BenchMode, BenchRegistry } from './registry';
 
+export interface LargeTimeSpec {
+  sizeMiB: number;
+  concurrency: number;
+  /** Timed Executes per side. */
+  perSide: number;
+  /** Executes per side in each interleaved batch. */
+  batch: number;
+}
+
 export interface Params {
   smoke: boolean;
   /** Plugin launches (and `node -e 0` runs) for the startup case. */
@@ -10,8 +19,10 @@ export interface Params {
   latencyBatch: number;
   /** [concurrency, attestations per side]. */
   throughput: Array<[number, number]>;
-  /** Envelope sizes in MiB for the large case. */
-  largeSizesMiB: number[];
+  /** Large-envelope p50 runs (case 5a). */
+  largeTime: LargeTimeSpec[];
+  /** Envelope sizes in MiB for the peak-memory case (5b), one fresh plugin each. */
+  largeMemoryMiB: number[];
   /**
    * Untimed warm-up pushes per side before timed runs. Each case launches a
    * fresh plugin process while the floor runs in this long-lived process,
@@ -33,7 +44,11 @@ export const FULL: Params = {
     [16, 1000],
     [64, 1000],
   ],
-  largeSizesMiB: [1, 64, 256],
+  largeTime: [
+    { sizeMiB: 1, concurrency: 4, perSide: 80, batch: 16 },
+    { sizeMiB: 64, concurrency: 1, perSide: 9, batch: 3 },
+  ],
+  largeMemoryMiB: [64, 256],
   warmup: 300,
   envelopeBytes: 4096,
 };
@@ -44,7 +59,8 @@ export const SMOKE: Params = {
   latencyExecutes: 10,
   latencyBatch: 5,
   throughput: [[4, 20]],
-  largeSizesMiB: [1],
+  largeTime: [{ sizeMiB: 1, concurrency: 2, perSide: 4, batch: 2 }],
+  largeMemoryMiB: [1],
   warmup: 2,
   envelopeBytes: 4096,
 };

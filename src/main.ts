@@ -143,6 +143,7 @@ async function serve(
       listen,
       tls,
       descriptorSetBase64: FILE_DESCRIPTOR_SET_BASE64,
+      observeMessage: fanout.observeMessage,
     });
     process.on('exit', () => server.cleanupSync());
     return { server };

@@ -1,115 +1,90 @@
 /**
- * Case 5, large envelopes (1, 64, 256 MiB) through Execute: time, and the
- * plugin's peak RSS (VmHWM) against its idle RSS, in a FRESH plugin process
- * per size so VmHWM is per size. The time baseline is the floor pushing an
- * envelope of the same size. The envelope buffer is built once per size by
- * the caller and made distinct in place for each push.
+ * Case 5a, large envelopes through Execute: p50 at a fixed concurrency (1 MiB
+ * at c=4, 64 MiB at c=1) against the floor and the @sigstore/oci peer pushing
+ * envelopes of the same size in the same run. The plugin is driven by the Go
+ * go-plugin host when it is built (Chainloop's client stack), else by the
+ * TypeScript client. Batches rotate the side that goes first, so drift hits
+ * every side alike. Peak memory is case 5b (large-memory.ts).
  */
-import { makeDistinct } from '../envelopes';
+import { assertNoFailures, drive, type DriveResult } from '../drive';
+import { makeDistinct, makeEnvelopes } from '../envelopes';
 import { Floor } from '../floor';
-import { procMemory, resetPeakRss, startBenchPlugin } from '../plugin';
+import { DRIVER_LABEL, GoHostDriver } from '../gohost-driver';
+import { startBenchPlugin, type BenchPlugin } from '../plugin';
 import type { BenchMode } from '../registry';
-import { msSince, round } from '../stats';
-import type { BenchContext } from '../types';
+import { SigstorePeer } from '../sigstore-peer';
+import { round, summarize } from '../stats';
+import type { BenchContext, LargeTimeSpec } from '../types';
 
 const MiB = 1024 * 1024;
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+export const LARGE_RATIO_TARGET = 1.25;
 
-/** `ms` of the plugin's last "attestation pushed" log line (hclog JSON on stderr). */
-function pluginReportedMs(lines: readonly string[]): number | undefined {
-  for (let i = lines.length - 1; i >= 0; i--) {
-    if (!lines[i].includes('attestation pushed')) continue;
-    try {
-      const ms = (JSON.parse(lines[i]) as { ms?: unknown }).ms;
-      return typeof ms === 'number' ? ms : undefined;
-    } catch {
-      return undefined;
-    }
-  }
-  return undefined;
-}
+type LargeSide = 'plugin' | 'floor' | 'peer';
 
-export async function largeCase(ctx: BenchContext, mode: BenchMode, envelope: Buffer): Promise<void> {
+export async function largeTimeCase(ctx: BenchContext, mode: BenchMode, spec: LargeTimeSpec): Promise<void> {
   const r = ctx.registries.get(mode);
   if (!r) throw new Error(`no ${mode} registry`);
-  const sizeMiB = envelope.length / MiB;
-  const bp = await startBenchPlugin(r);
+  const { sizeMiB, concurrency: c, perSide, batch } = spec;
+  const bytes = Math.round(sizeMiB * MiB);
   const floor = new Floor(r);
-  let pluginMs: number;
-  let idle: number;
-  let idleHwm: number;
-  let peakReset = false;
-  let peak: number;
-  let pushMs: number | undefined;
-  let error: unknown;
+  const peer = new SigstorePeer(r);
+  let goHost: GoHostDriver | undefined;
+  let bp: BenchPlugin | undefined;
   try {
-    await sleep(300);
-    ({ rss: idle, hwm: idleHwm } = procMemory(bp.plugin.pid));
-    peakReset = resetPeakRss(bp.plugin.pid);
-    if (peakReset) idle = procMemory(bp.plugin.pid).rss;
-    makeDistinct(envelope);
-    // Encoded before the clock starts: see BenchPlugin.executeEncoded.
-    let request: Buffer | undefined = bp.encodeExecute(envelope);
-    const t = process.hrtime.bigint();
-    try {
-      await bp.executeEncoded(request, 600_000);
-    } catch (e) {
-      error = e;
+    if (ctx.goHost) goHost = await GoHostDriver.start(ctx.goHost, r);
+    else bp = await startBenchPlugin(r);
+    // One pool of distinct envelopes per bench side, rewritten in place before each batch.
+    const pool = makeEnvelopes(Math.min(batch, perSide), bytes);
+    const run = async (side: LargeSide, count: number): Promise<DriveResult> => {
+      if (side === 'plugin' && goHost) return goHost.execute(count, c, bytes);
+      const items = pool.slice(0, count);
+      for (const e of items) makeDistinct(e);
+      const push =
+        side === 'floor' ? (e: Buffer) => floor.push(e) : side === 'peer' ? (e: Buffer) => peer.push(e) : (e: Buffer) => bp!.execute(e, 600_000);
+      return drive(items, c, push, 600_000);
+    };
+    const sides: LargeSide[] = ['plugin', 'floor', 'peer'];
+    // Untimed: connections, tokens and V8's code for each side's large-envelope path.
+    for (const side of sides) assertNoFailures(`${side} warm-up`, await run(side, Math.min(batch, Math.max(c, 2))));
+    const samples: Record<LargeSide, number[]> = { plugin: [], floor: [], peer: [] };
+    for (let done = 0, b = 0; done < perSide; done += batch, b++) {
+      const size = Math.min(batch, perSide - done);
+      for (let k = 0; k < sides.length; k++) {
+        const side = sides[(b + k) % sides.length]!;
+        const d = await run(side, size);
+        assertNoFailures(`${side} large ${sizeMiB} MiB`, d);
+        samples[side].push(...d.latencies);
+      }
     }
-    pluginMs = msSince(t);
-    request = undefined;
-    peak = procMemory(bp.plugin.pid).hwm;
-    pushMs = pluginReportedMs(bp.plugin.stderrLines);
+    const [ps, fs, peerS] = [summarize(samples.plugin), summarize(samples.floor), summarize(samples.peer)];
+    const ratio = ps.p50 / fs.p50;
+    const label = DRIVER_LABEL[goHost ? 'gohost' : 'plugin'];
+    ctx.record({
+      name: `large ${sizeMiB} MiB c=${c} p50${label}`,
+      mode,
+      value: round(ps.p50),
+      unit: 'ms',
+      baseline: round(fs.p50),
+      baselineLabel: 'floor',
+      ratio: round(ratio),
+      target: `ratio ≤ ${LARGE_RATIO_TARGET}, ≤ @sigstore/oci`,
+      met: ratio <= LARGE_RATIO_TARGET && ps.p50 <= peerS.p50,
+      details: { plugin: ps, floor: fs, peer: peerS, pluginOverPeer: round(ps.p50 / peerS.p50) },
+    });
+    ctx.record({
+      name: `large ${sizeMiB} MiB c=${c} p50 @sigstore/oci`,
+      mode,
+      value: round(peerS.p50),
+      unit: 'ms',
+      baseline: round(fs.p50),
+      baselineLabel: 'floor',
+      ratio: round(peerS.p50 / fs.p50),
+      target: '-',
+      met: null,
+    });
   } finally {
-    await bp.stop();
-  }
-  let floorMs: number;
-  try {
-    makeDistinct(envelope);
-    const t = process.hrtime.bigint();
-    await floor.push(envelope);
-    floorMs = msSince(t);
-  } finally {
+    await goHost?.stop();
+    await bp?.stop();
     await floor.close();
   }
-  const ok = error === undefined;
-  ctx.record({
-    name: `large ${sizeMiB} MiB Execute time`,
-    mode,
-    value: round(pluginMs),
-    unit: 'ms',
-    baseline: round(floorMs),
-    baselineLabel: 'floor',
-    ratio: round(pluginMs / floorMs),
-    target: 'push succeeds',
-    met: ok,
-    details: {
-      /** The plugin's own "attestation pushed" ms: registry work after the request arrived and decoded. */
-      pluginPushMs: pushMs,
-      /** The rest: gRPC transfer of the request into the plugin, decode, response. */
-      grpcAndDecodeMs: pushMs === undefined ? undefined : round(pluginMs - pushMs),
-      ...(ok ? {} : { error: error instanceof Error ? error.message : String(error) }),
-    },
-  });
-  const growth = (peak - idle) / envelope.length;
-  ctx.record({
-    name: `large ${sizeMiB} MiB peak RSS`,
-    mode,
-    value: round(peak / MiB, 1),
-    unit: 'MiB',
-    baseline: round(idle / MiB, 1),
-    baselineLabel: 'idle RSS',
-    ratio: round(growth),
-    target: '(peak−idle)/size ≤ 3',
-    met: growth <= 3,
-    details: {
-      peakBytes: peak,
-      idleBytes: idle,
-      /** VmHWM before the Execute: the startup peak (part of `peak` only when it could not be reset). */
-      idlePeakBytes: idleHwm,
-      peakResetBeforeExecute: peakReset,
-      envelopeBytes: envelope.length,
-    },
-  });
-  if (!ok) throw error;
 }

@@ -19,6 +19,8 @@ import {
 } from './constants';
 import { createBrokerService, createControllerService, createStdioService } from './controller';
 import { createHealthService, HealthRegistry, ServingStatus } from './health';
+import { widenServerReceiveWindows } from './http2-window';
+import { installIncrementalMessageAssembly, observeAssembledMessages, type MessageObserverFactory } from './message-assembly';
 import type { ProcessLogger } from './log';
 import { createReflectionService, DescriptorIndex } from './reflection';
 import { OpenStreams } from './streams';
@@ -48,6 +50,8 @@ export interface ServeOptions {
   /** Base64 FileDescriptorSet for reflection. */
   descriptorSetBase64: string;
   shutdownGraceMs?: number;
+  /** Sees each large request's bytes as they arrive (the fan-out server hashes the envelope on the way in). */
+  observeMessage?: MessageObserverFactory;
 }
 
 export interface PluginServer {
@@ -150,6 +154,8 @@ export async function startPluginServer(options: ServeOptions): Promise<PluginSe
   const graceMs = options.shutdownGraceMs ?? SHUTDOWN_GRACE_MS;
   // Channelz stays on here: grpc-js 1.14 tracks sessions for forceShutdown() only
   // with channelz enabled, and Shutdown must cancel in-flight calls.
+  if (installIncrementalMessageAssembly()) observeAssembledMessages(options.observeMessage);
+  else logger.warn('grpc-js decoder not recognised: large envelopes are assembled after their last byte');
   const server = new grpc.Server({ ...UNLIMITED_MESSAGE_OPTIONS });
 
   const health = new HealthRegistry();
@@ -227,6 +233,9 @@ export async function startPluginServer(options: ServeOptions): Promise<PluginSe
     throw error;
   }
 
+  if (!widenServerReceiveWindows(server)) {
+    logger.warn('could not widen the HTTP/2 receive windows: large envelopes will arrive slowly');
+  }
   health.set(HEALTH_SERVICE_NAME, ServingStatus.SERVING);
   health.set('', ServingStatus.SERVING);
 

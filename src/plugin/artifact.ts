@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { takeEnvelopeDigest } from './envelope-digest';
 
 export const OCI_MANIFEST_MEDIA_TYPE = 'application/vnd.oci.image.manifest.v1+json';
 export const OCI_CONFIG_MEDIA_TYPE = 'application/vnd.oci.image.config.v1+json';
@@ -42,7 +43,8 @@ export function sha256Hex(bytes: Uint8Array): string {
  * the host's retries of Execute produce the same manifest and digest.
  */
 export function buildAttestationArtifact(envelope: Uint8Array, annotations: Record<string, string> = {}): AttestationArtifact {
-  const envelopeHex = sha256Hex(envelope);
+  // Large envelopes were hashed as they arrived (envelope-digest.ts).
+  const envelopeHex = takeEnvelopeDigest(envelope) ?? sha256Hex(envelope);
   const layerDescriptor: Descriptor = {
     mediaType: classifyEnvelope(envelope),
     digest: `sha256:${envelopeHex}`,

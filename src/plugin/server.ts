@@ -18,6 +18,7 @@ import {
 } from '../oci';
 import { ATTACHMENT_SCHEMA_TEXT, REGISTRATION_SCHEMA_TEXT } from '../schema';
 import { callSignal } from './call-signal';
+import { observeEnvelopeDigest } from './envelope-digest';
 import { ClientPool } from './client-pool';
 import { toPluginStatus, toServiceError } from './errors';
 import type { Logger } from './logger';
@@ -28,6 +29,8 @@ export { timeLimitsFromEnv } from '../oci';
 
 export interface FanoutServer {
   implementation: FanoutServiceServer;
+  /** For the gRPC server's message assembly: hashes large envelopes while they arrive. */
+  observeMessage: typeof observeEnvelopeDigest;
   close(): Promise<void>;
 }
 
@@ -133,6 +136,7 @@ export function createFanoutServer(options: FanoutServerOptions): FanoutServer {
 
   return {
     implementation,
+    observeMessage: observeEnvelopeDigest,
     // Connections are shared by every client of the process: close them last.
     close: async () => {
       await clients.close();

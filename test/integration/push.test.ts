@@ -4,7 +4,7 @@
  * against real CNCF distribution registries; artifacts read back with skopeo.
  */
 import * as grpc from '@grpc/grpc-js';
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -115,6 +115,20 @@ describeIf.each(modes)('push through the plugin, $mode registry', ({ mode, tlsAu
     // The host retries Execute: a repeat answers OK and leaves the same manifest.
     await plugin.fanout.execute(ExecuteRequest.fromPartial({ registrationInfo: registration, attachmentInfo, envelope: sbomEnvelope }));
     expect((await inspectRaw(ref, skopeo)).digest).toBe(digest);
+  });
+
+  it('pushes a 3 MiB envelope (hashed while it arrives) under its sha256, byte for byte', async () => {
+    const big = json({ payloadType: 'application/vnd.in-toto+json', payload: randomBytes(2304 * 1024).toString('base64'), signatures: [{ keyid: '', sig: 'ab' }] });
+    expect(big.length).toBeGreaterThan(3 * 1024 * 1024);
+    const attachmentInfo = { configuration: json({ prefix: 'chainloop' }) };
+    await plugin.fanout.execute(ExecuteRequest.fromPartial({ registrationInfo: registration, attachmentInfo, envelope: big }));
+    const ref = `${registry.host}/team/attestations/chainloop-${sha256(big)}:latest`;
+    const { manifest } = await inspectRaw(ref, skopeo);
+    expect((manifest.layers as { digest: string }[])[0].digest).toBe(`sha256:${sha256(big)}`);
+    const dir = mkdtempSync(path.join(tmpdir(), 'push-layout-'));
+    workdirs.push(dir);
+    await copyToOciLayout(ref, dir, skopeo);
+    expect((await readLayoutBlob(dir, `sha256:${sha256(big)}`)).equals(big)).toBe(true);
   });
 
   it('honours a custom prefix', async () => {

@@ -1,0 +1,77 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { ExecuteRequest } from '../../../src/gen/api/fanout';
+import { observeEnvelopeDigest, OBSERVE_MIN_BYTES, takeEnvelopeDigest } from '../../../src/plugin/envelope-digest';
+
+const sha256 = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
+
+function request(envelope: Uint8Array): Buffer {
+  const bytes = ExecuteRequest.encode(
+    ExecuteRequest.fromPartial({
+      registrationInfo: { configuration: Buffer.from('{"repository":"r"}'), credentials: { username: 'u', password: 'p', url: '' } },
+      attachmentInfo: { configuration: Buffer.from('{}') },
+      envelope,
+      materials: [{ name: 'm', content: randomBytes(40), uploadedToCas: true }],
+      metadata: { workflow: { id: 'w', name: 'n', team: 't', project: 'p' } },
+    }),
+  ).finish();
+  return Buffer.from(bytes);
+}
+
+/** Feeds `payload` to a fresh observer in chunks of `size`, as the message assembler would. */
+function observe(payload: Buffer, size: number): void {
+  const observer = observeEnvelopeDigest(payload.length);
+  if (!observer) throw new Error('not observed');
+  for (let at = 0; at < payload.length; at += size) observer.chunk(payload.subarray(at, at + size));
+  observer.done(payload);
+}
+
+describe('the envelope digest computed on arrival', () => {
+  const envelope = randomBytes(OBSERVE_MIN_BYTES + 12_345);
+
+  it.each([1, 7, 8192, 16_384 + 3, 4 * 1024 * 1024])('is the sha256 of the decoded envelope, read in chunks of %i bytes', (size) => {
+    const payload = request(envelope);
+    observe(payload, size);
+    const decoded = ExecuteRequest.decode(payload);
+    expect(takeEnvelopeDigest(decoded.envelope)).toBe(sha256(envelope));
+  });
+
+  it('follows the decoder when the envelope field appears twice (the last one wins)', () => {
+    const second = randomBytes(OBSERVE_MIN_BYTES);
+    const payload = Buffer.concat([request(envelope), request(second)]);
+    observe(payload, 65_536);
+    const decoded = ExecuteRequest.decode(payload);
+    expect(Buffer.from(decoded.envelope).equals(second)).toBe(true);
+    expect(takeEnvelopeDigest(decoded.envelope)).toBe(sha256(second));
+  });
+
+  it('belongs to exactly the bytes it covers: a copy, or another view, has none', () => {
+    const payload = request(envelope);
+    observe(payload, 65_536);
+    const decoded = ExecuteRequest.decode(payload);
+    expect(takeEnvelopeDigest(Buffer.from(decoded.envelope))).toBeUndefined();
+    expect(takeEnvelopeDigest(decoded.envelope.subarray(1))).toBeUndefined();
+    expect(takeEnvelopeDigest(payload)).toBeUndefined();
+  });
+
+  it('leaves no digest for a message it could not follow to its end', () => {
+    const payload = request(envelope);
+    const cut = payload.subarray(0, payload.length - 10);
+    const observer = observeEnvelopeDigest(cut.length)!;
+    observer.chunk(cut);
+    observer.done(cut);
+    expect(takeEnvelopeDigest(ExecuteRequest.decode(payload).envelope)).toBeUndefined();
+
+    // A group (wire type 3) is not in this API: the observer gives up rather than guess.
+    const grouped = Buffer.concat([Buffer.from([0x0b]), payload]);
+    const g = observeEnvelopeDigest(grouped.length)!;
+    g.chunk(grouped);
+    g.done(grouped);
+    const at = grouped.indexOf(envelope.subarray(0, 64));
+    expect(at).toBeGreaterThan(0);
+    expect(takeEnvelopeDigest(grouped.subarray(at, at + envelope.length))).toBeUndefined();
+  });
+
+  it('does not observe small requests (hashed after decoding instead)', () => {
+    expect(observeEnvelopeDigest(OBSERVE_MIN_BYTES - 1)).toBeUndefined();
+  });
+});
