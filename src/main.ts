@@ -131,7 +131,7 @@ function makeFanout(logger: ProcessLogger): FanoutServer | undefined {
 async function serve(
   logger: ProcessLogger,
   listen: ListenSpec,
-  tls: TlsSpec | undefined,
+  tls: Promise<TlsSpec> | undefined,
 ): Promise<{ server: PluginServer } | { failed: true }> {
   const fanout = makeFanout(logger);
   if (!fanout) return { failed: true };
@@ -183,16 +183,15 @@ async function runPlugin(): Promise<number> {
   // The host owns the terminal: Ctrl-C reaches it, and it stops us through Shutdown.
   const signals = stopOnSignals(logger, { ignoreSigint: true });
 
-  let tls: TlsSpec | undefined;
-  let certDer: Uint8Array | undefined;
-  if (config.clientCertPem !== undefined) {
-    const cert = await generateCertificate();
-    tls = { clientCaPem: config.clientCertPem, certPem: cert.certPem, keyPem: cert.keyPem };
-    certDer = cert.certDer;
-  }
+  // The key pair is made on libuv's thread pool while the server is set up here.
+  const clientCaPem = config.clientCertPem;
+  const certificate = clientCaPem === undefined ? undefined : generateCertificate();
+  certificate?.catch(() => undefined); // a failure is reported where the server awaits it
+  const tls = certificate?.then((cert): TlsSpec => ({ clientCaPem: clientCaPem!, certPem: cert.certPem, keyPem: cert.keyPem }));
 
   const started = await serve(logger, { network: 'unix', parentDir: config.socketParentDir }, tls);
   if ('failed' in started) return 1;
+  const certDer = certificate ? (await certificate).certDer : undefined;
   const server = started.server;
   if (await signals.serving(server)) return 0;
 

@@ -46,7 +46,8 @@ export interface ServeOptions {
   /** Called once at shutdown, bounded by the grace period (the fan-out server's close). */
   onClose?: () => Promise<void>;
   listen: ListenSpec;
-  tls?: TlsSpec;
+  /** A promise, so that the certificate can be made while the server is set up. */
+  tls?: TlsSpec | Promise<TlsSpec>;
   /** Base64 FileDescriptorSet for reflection. */
   descriptorSetBase64: string;
   shutdownGraceMs?: number;
@@ -194,14 +195,6 @@ export async function startPluginServer(options: ServeOptions): Promise<PluginSe
   add(ReflectionV1Service, reflection);
   add(ReflectionV1AlphaService, reflection);
 
-  const credentials = options.tls
-    ? grpc.ServerCredentials.createSsl(
-        Buffer.from(options.tls.clientCaPem),
-        [{ private_key: Buffer.from(options.tls.keyPem), cert_chain: Buffer.from(options.tls.certPem) }],
-        true,
-      )
-    : grpc.ServerCredentials.createInsecure();
-
   let socketDir: string | undefined;
   let address: string;
   const cleanupSync = (): void => {
@@ -215,14 +208,31 @@ export async function startPluginServer(options: ServeOptions): Promise<PluginSe
   };
 
   try {
-    if (options.listen.network === 'unix') {
-      socketDir = await mkdtemp(path.join(path.resolve(options.listen.parentDir), 'plugin-'));
-      await chmod(socketDir, 0o700);
-      address = path.join(socketDir, 'plugin.sock');
+    const listen = options.listen;
+    // Both settle before going on, so a made directory is never left behind.
+    const [tls, dir] = await Promise.allSettled([
+      options.tls,
+      listen.network === 'unix' ? mkdtemp(path.join(path.resolve(listen.parentDir), 'plugin-')) : undefined,
+    ]);
+    if (dir.status === 'fulfilled') socketDir = dir.value;
+    if (dir.status === 'rejected') throw dir.reason;
+    if (tls.status === 'rejected') throw tls.reason;
+    const spec = tls.value;
+    const credentials = spec
+      ? grpc.ServerCredentials.createSsl(
+          Buffer.from(spec.clientCaPem),
+          [{ private_key: Buffer.from(spec.keyPem), cert_chain: Buffer.from(spec.certPem) }],
+          true,
+        )
+      : grpc.ServerCredentials.createInsecure();
+    if (listen.network === 'unix') {
+      const unixDir = socketDir as string;
+      await chmod(unixDir, 0o700);
+      address = path.join(unixDir, 'plugin.sock');
       if (Buffer.byteLength(address) > MAX_UNIX_SOCKET_PATH_BYTES) throw new SocketPathTooLongError(address);
       await bind(server, `unix:${address}`, credentials);
     } else {
-      const { host, port } = options.listen;
+      const { host, port } = listen;
       const hostPart = host.includes(':') ? `[${host}]` : host;
       const bound = await bind(server, `${hostPart}:${port}`, credentials);
       address = `${hostPart}:${bound}`;
