@@ -5,6 +5,8 @@
  * Talks to the image's registry only, with the credentials given.
  */
 import { attTag, parseRepository, RegistryClient, type Repository } from '../oci';
+import { workflowAnnotations } from '../plugin/annotations';
+import { readStatement } from '../plugin/statement';
 
 export interface DiscoverOptions {
   image: string;
@@ -48,8 +50,33 @@ export async function discover(o: DiscoverOptions): Promise<DiscoverReport> {
     subject: `${image.toString()}@${digest}`,
     searched: searched.toString(),
     referrers: { source: listing.source, attestations: listing.manifests.flatMap(fromReferrer) },
-    cosign: { tag: attTag(digest), attestations: att ? fromAtt(att.bytes) : [] },
+    cosign: { tag: attTag(digest), attestations: att ? await withEnvelopeAnnotations(client, searched, fromAtt(att.bytes), signal) : [] },
   };
+}
+
+/** Envelopes read per listing at most, and their largest size: the workflow labels are inside them. */
+const ENVELOPES_READ = 100;
+const ENVELOPE_READ_LIMIT = 8 * 1024 * 1024;
+
+/**
+ * cosign's layers carry only the predicate type, so the workflow annotations
+ * come from each envelope's statement, as the plugin derives them.
+ */
+async function withEnvelopeAnnotations(
+  client: RegistryClient,
+  repo: Repository,
+  found: Array<DiscoveredAttestation & { size?: number }>,
+  signal: AbortSignal,
+): Promise<DiscoveredAttestation[]> {
+  const out: DiscoveredAttestation[] = [];
+  for (const [i, { size, ...entry }] of found.entries()) {
+    if (i < ENVELOPES_READ && size !== undefined && size <= ENVELOPE_READ_LIMIT) {
+      const envelope = await client.getBlob(repo, entry.digest, { signal });
+      entry.annotations = workflowOnly(workflowAnnotations(readStatement(envelope)));
+    }
+    out.push(entry);
+  }
+  return out;
 }
 
 function fromReferrer(entry: unknown): DiscoveredAttestation[] {
@@ -60,7 +87,7 @@ function fromReferrer(entry: unknown): DiscoveredAttestation[] {
   return [{ digest: e.digest, predicateType, annotations: workflowOnly(annotations) }];
 }
 
-function fromAtt(bytes: Uint8Array): DiscoveredAttestation[] {
+function fromAtt(bytes: Uint8Array): Array<DiscoveredAttestation & { size?: number }> {
   let layers: unknown;
   try {
     layers = (JSON.parse(Buffer.from(bytes).toString('utf8')) as { layers?: unknown }).layers;
@@ -68,10 +95,10 @@ function fromAtt(bytes: Uint8Array): DiscoveredAttestation[] {
     return [];
   }
   if (!Array.isArray(layers)) return [];
-  return layers.flatMap((l: { digest?: unknown; annotations?: unknown }) => {
+  return layers.flatMap((l: { digest?: unknown; size?: unknown; annotations?: unknown }) => {
     const predicateType = stringRecord(l.annotations).predicateType;
     if (typeof l.digest !== 'string' || !predicateType || !CHAINLOOP_PREDICATE.test(predicateType)) return [];
-    return [{ digest: l.digest, predicateType, annotations: {} }];
+    return [{ digest: l.digest, predicateType, annotations: {}, ...(typeof l.size === 'number' ? { size: l.size } : {}) }];
   });
 }
 

@@ -141,6 +141,10 @@ describeIf('referrers through the plugin, distribution 2.8.2', () => {
         annotations: { 'dev.chainloop.workflow.name': 'build', 'dev.chainloop.organization': 'acme' },
       });
       expect(report.cosign.attestations[0].predicateType).toBe('chainloop.dev/attestation/v0.2');
+      // cosign's layers carry no workflow labels: discover reads them from each envelope.
+      const cosignRunIds = report.cosign.attestations.map((a: any) => a.annotations['dev.chainloop.workflow-run.id']).sort();
+      expect(cosignRunIds).toEqual(runIds);
+      expect(report.cosign.attestations[0].annotations).toMatchObject({ 'dev.chainloop.workflow.name': 'build' });
     });
   });
 
