@@ -4,7 +4,7 @@
  * ggcr's mutate.Append on empty.Image writes). Existing layers are kept
  * verbatim, unknown fields included; ours is appended.
  */
-import { createHash } from 'node:crypto';
+import { sha256Digest } from '../../oci';
 import { DSSE_MEDIA_TYPE, OCI_CONFIG_MEDIA_TYPE, OCI_MANIFEST_MEDIA_TYPE } from '../artifact';
 import type { BuiltManifest } from './oci-referrer';
 
@@ -44,7 +44,7 @@ export function buildCosignAtt(existingLayers: readonly unknown[], layer: AttLay
       config: {},
     }),
   );
-  const config = { bytes: configBytes, digest: sha256(configBytes), size: configBytes.byteLength };
+  const config = { bytes: configBytes, digest: sha256Digest(configBytes), size: configBytes.byteLength };
   const mediaType = docker ? DOCKER_MANIFEST : OCI_MANIFEST_MEDIA_TYPE;
   const bytes = Buffer.from(
     JSON.stringify({
@@ -54,9 +54,5 @@ export function buildCosignAtt(existingLayers: readonly unknown[], layer: AttLay
       layers,
     }),
   );
-  return { manifest: { bytes, digest: sha256(bytes), mediaType }, config };
-}
-
-function sha256(bytes: Uint8Array): string {
-  return `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
+  return { manifest: { bytes, digest: sha256Digest(bytes), mediaType }, config };
 }

@@ -4,7 +4,7 @@
  * A pure function of (envelope, subject descriptor), so a retry PUTs the same
  * bytes and the fallback index deduplicates it by digest.
  */
-import { createHash } from 'node:crypto';
+import { sha256Digest } from '../../oci';
 import { ATTESTATION_TITLE, AUTHORS, DSSE_MEDIA_TYPE, OCI_MANIFEST_MEDIA_TYPE, type Descriptor } from '../artifact';
 import { PREDICATE_TYPE_ANNOTATION } from '../annotations';
 
@@ -52,5 +52,5 @@ export function buildOciReferrer(
       annotations: { 'org.opencontainers.image.authors': AUTHORS, ...annotations },
     }),
   );
-  return { bytes, digest: `sha256:${createHash('sha256').update(bytes).digest('hex')}`, mediaType: OCI_MANIFEST_MEDIA_TYPE };
+  return { bytes, digest: sha256Digest(bytes), mediaType: OCI_MANIFEST_MEDIA_TYPE };
 }
