@@ -9,7 +9,7 @@ import { pushBlob } from './upload';
 import { MEDIA_TYPES } from './media-types';
 import type { Repository } from './reference';
 import type { Session } from './session';
-import { updateTag, type CurrentManifest } from './tag-update';
+import { digestOf, parseCurrent, updateTag, type CurrentManifest } from './tag-update';
 
 export type AttOutcome = 'written' | 'already-present' | 'skipped:not-an-image-manifest' | 'skipped:layer-limit';
 
@@ -60,20 +60,10 @@ export async function appendAttLayer(s: Session, repo: Repository, subjectDigest
 }
 
 function readImageLayers(current: CurrentManifest): { layers: unknown[]; docker: boolean } | undefined {
-  let body: unknown;
-  try {
-    body = JSON.parse(Buffer.from(current.bytes).toString('utf8'));
-  } catch {
-    return undefined;
-  }
-  if (body === null || typeof body !== 'object' || Array.isArray(body)) return undefined;
-  const b = body as { schemaVersion?: unknown; mediaType?: unknown; layers?: unknown };
-  const declared = typeof b.mediaType === 'string' ? b.mediaType : current.mediaType;
-  const docker = declared === MEDIA_TYPES.dockerManifest;
-  if (b.schemaVersion !== 2 || (declared !== MEDIA_TYPES.ociManifest && !docker) || !Array.isArray(b.layers)) return undefined;
-  return { layers: b.layers, docker };
-}
-
-function digestOf(entry: unknown): unknown {
-  return entry !== null && typeof entry === 'object' ? (entry as { digest?: unknown }).digest : undefined;
+  const parsed = parseCurrent(current);
+  if (!parsed) return undefined;
+  const { body, mediaType } = parsed;
+  const docker = mediaType === MEDIA_TYPES.dockerManifest;
+  if (body.schemaVersion !== 2 || (mediaType !== MEDIA_TYPES.ociManifest && !docker) || !Array.isArray(body.layers)) return undefined;
+  return { layers: body.layers, docker };
 }

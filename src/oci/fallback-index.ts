@@ -8,7 +8,7 @@
 import { MEDIA_TYPES } from './media-types';
 import type { Repository } from './reference';
 import type { Session } from './session';
-import { updateTag, type CurrentManifest } from './tag-update';
+import { digestOf, parseCurrent, updateTag, type CurrentManifest } from './tag-update';
 
 /** distribution rejects manifests over 4 MiB; stay clear of it. */
 export const FALLBACK_INDEX_LIMIT = 4 * 1024 * 1024 - 16 * 1024;
@@ -57,19 +57,9 @@ export async function addToFallbackIndex(
 
 /** The index's entries, untouched; undefined when the content is not an OCI image index. */
 export function readIndex(current: CurrentManifest): unknown[] | undefined {
-  let body: unknown;
-  try {
-    body = JSON.parse(Buffer.from(current.bytes).toString('utf8'));
-  } catch {
-    return undefined;
-  }
-  if (body === null || typeof body !== 'object' || Array.isArray(body)) return undefined;
-  const b = body as { schemaVersion?: unknown; mediaType?: unknown; manifests?: unknown };
-  const declared = typeof b.mediaType === 'string' ? b.mediaType : current.mediaType;
-  if (b.schemaVersion !== 2 || declared !== MEDIA_TYPES.ociIndex || !Array.isArray(b.manifests)) return undefined;
-  return b.manifests;
-}
-
-function digestOf(entry: unknown): unknown {
-  return entry !== null && typeof entry === 'object' ? (entry as { digest?: unknown }).digest : undefined;
+  const parsed = parseCurrent(current);
+  if (!parsed) return undefined;
+  const { body, mediaType } = parsed;
+  if (body.schemaVersion !== 2 || mediaType !== MEDIA_TYPES.ociIndex || !Array.isArray(body.manifests)) return undefined;
+  return body.manifests;
 }

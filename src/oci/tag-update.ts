@@ -21,6 +21,28 @@ export interface CurrentManifest {
   etag?: string;
 }
 
+/** The `digest` of a descriptor-shaped entry kept verbatim (an index entry, a layer). */
+export function digestOf(entry: unknown): unknown {
+  return entry !== null && typeof entry === 'object' ? (entry as { digest?: unknown }).digest : undefined;
+}
+
+/**
+ * A tag's content as a JSON object, with its media type as the content
+ * declares it (else as the registry served it); undefined when it is not a
+ * JSON object at all.
+ */
+export function parseCurrent(current: CurrentManifest): { body: Record<string, unknown>; mediaType: string } | undefined {
+  let body: unknown;
+  try {
+    body = JSON.parse(Buffer.from(current.bytes).toString('utf8'));
+  } catch {
+    return undefined;
+  }
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) return undefined;
+  const b = body as Record<string, unknown>;
+  return { body: b, mediaType: typeof b.mediaType === 'string' ? b.mediaType : current.mediaType };
+}
+
 /** What the caller wants done with the current content (undefined = the tag does not exist). */
 export type TagDecision =
   | { done: string }
