@@ -47,23 +47,44 @@ async function putManifest(
   // PUT of the same bytes is idempotent, so transient failures are retried.
   return withRetry(
     async () => {
-      const res = await s.auth.send(repo, 'pull,push', {
-        method: 'PUT',
-        url: apiUrl(repo, `manifests/${tag}`),
-        // distribution requires Content-Type to be exactly the manifest media type.
-        headers: { 'content-type': mediaType },
-        body: manifest,
-        ...(signal ? { signal } : {}),
-      });
-      if (res.status !== 200 && res.status !== 201 && res.status !== 202) throw await failure(s, res);
-      await discard(res);
-      const reported = header(res, 'docker-content-digest');
-      if (reported && reported !== digest) throw new DigestMismatchError(`manifest ${repo}:${tag}`, digest, reported);
+      await sendManifestPut(s, repo, tag, { bytes: manifest, mediaType, digest }, {}, signal);
       return digest;
     },
     s.opts.retry,
     retryContext(s, 'manifest upload', signal),
   );
+}
+
+/**
+ * One PUT of manifest bytes at `tag`, checked against the digest the registry
+ * reports. 'stale' only for a caller that treats 412 as a lost update (with
+ * or without If-Match); otherwise a 412 is a failure like any other.
+ */
+export async function sendManifestPut(
+  s: Session,
+  repo: Repository,
+  tag: string,
+  content: { bytes: Uint8Array; mediaType: string; digest: string },
+  options: { ifMatch?: string; staleOn412?: boolean },
+  signal?: AbortSignal,
+): Promise<'written' | 'stale'> {
+  const res = await s.auth.send(repo, 'pull,push', {
+    method: 'PUT',
+    url: apiUrl(repo, `manifests/${tag}`),
+    // distribution requires Content-Type to be exactly the manifest media type.
+    headers: { 'content-type': content.mediaType, ...(options.ifMatch ? { 'if-match': options.ifMatch } : {}) },
+    body: content.bytes,
+    ...(signal ? { signal } : {}),
+  });
+  if (res.status === 412 && options.staleOn412) {
+    await discard(res);
+    return 'stale';
+  }
+  if (res.status !== 200 && res.status !== 201 && res.status !== 202) throw await failure(s, res);
+  await discard(res);
+  const reported = header(res, 'docker-content-digest');
+  if (reported && reported !== content.digest) throw new DigestMismatchError(`manifest ${repo}:${tag}`, content.digest, reported);
+  return 'written';
 }
 
 /** 412/409, or any refusal that says the tag is immutable or already taken. */

@@ -10,10 +10,10 @@ import { MANIFEST_ACCEPT } from './media-types';
 import type { Repository } from './reference';
 import { discard, readLimited } from './response';
 import { withRetry } from './retry';
-import { apiUrl, failure, retryContext, type Session } from './session';
+import { sendManifestPut } from './manifest';
+import { apiUrl, failure, protocolError, retryContext, type Session } from './session';
 import { sha256Digest } from './digest';
-import { DigestMismatchError, OciError, RegistryError } from './errors';
-import { redactUrl } from './redact';
+import { OciError } from './errors';
 
 export interface CurrentManifest {
   bytes: Uint8Array;
@@ -116,7 +116,7 @@ export function readTag(s: Session, repo: Repository, tag: string, signal?: Abor
       }
       if (res.status !== 200) throw await failure(s, res);
       const { bytes, truncated } = await readLimited(res, s.opts.manifestSizeLimit);
-      if (truncated) throw new RegistryError({ status: 200, method: 'GET', url: redactUrl(res.url), errors: [{ code: 'MANIFEST_TOO_LARGE', message: `${tag} exceeds ${s.opts.manifestSizeLimit} bytes` }] });
+      if (truncated) throw protocolError(res, 'MANIFEST_TOO_LARGE', `${tag} exceeds ${s.opts.manifestSizeLimit} bytes`);
       const mediaType = (header(res, 'content-type') ?? '').split(';')[0]?.trim() ?? '';
       const etag = header(res, 'etag');
       return { bytes, mediaType, ...(etag ? { etag } : {}) };
@@ -135,26 +135,11 @@ async function putTag(
   etag: string | undefined,
   signal?: AbortSignal,
 ): Promise<boolean> {
+  const digest = sha256Digest(content.bytes);
   return withRetry(
-    async () => {
-      const res = await s.auth.send(repo, 'pull,push', {
-        method: 'PUT',
-        url: apiUrl(repo, `manifests/${tag}`),
-        headers: { 'content-type': content.mediaType, ...(etag ? { 'if-match': etag } : {}) },
-        body: content.bytes,
-        ...(signal ? { signal } : {}),
-      });
-      if (res.status === 412) {
-        await discard(res);
-        return false;
-      }
-      if (res.status !== 200 && res.status !== 201 && res.status !== 202) throw await failure(s, res);
-      await discard(res);
-      const reported = header(res, 'docker-content-digest');
-      const digest = sha256Digest(content.bytes);
-      if (reported && reported !== digest) throw new DigestMismatchError(`manifest ${repo}:${tag}`, digest, reported);
-      return true;
-    },
+    async () =>
+      (await sendManifestPut(s, repo, tag, { ...content, digest }, { ...(etag ? { ifMatch: etag } : {}), staleOn412: true }, signal)) ===
+      'written',
     s.opts.retry,
     retryContext(s, `write ${tag}`, signal),
   );
