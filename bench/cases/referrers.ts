@@ -5,8 +5,8 @@
  * API, so this is the fallback-index path). Beside each figure: what the
  * design brief's request sequence (§7.4, §7.5) needs on such a registry.
  */
-import { createHash } from 'node:crypto';
 import { parseRepository, RegistryClient } from '../../src/oci';
+import { OCI_IMAGE_MANIFEST, smallImage } from '../../test/helpers/referrers';
 import { startBenchPlugin } from '../plugin';
 import type { BenchMode } from '../registry';
 import type { BenchContext } from '../types';
@@ -36,20 +36,10 @@ function envelopeNaming(image: string, digest: string, run: string): Buffer {
 async function pushImage(repository: string, username: string, password: string, seed: string): Promise<string> {
   const client = new RegistryClient({ credentials: { username, password } });
   const repo = parseRepository(repository);
-  const layer = Buffer.from(`bench ${seed}\n`);
-  const layerDigest = `sha256:${createHash('sha256').update(layer).digest('hex')}`;
-  const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [layerDigest] } }));
-  const configDigest = await client.pushBlob(repo, config);
+  const { layer, config, manifest } = smallImage(`bench ${seed}`);
+  await client.pushBlob(repo, config);
   await client.pushBlob(repo, layer);
-  const manifest = Buffer.from(
-    JSON.stringify({
-      schemaVersion: 2,
-      mediaType: 'application/vnd.oci.image.manifest.v1+json',
-      config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: configDigest, size: config.length },
-      layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar', digest: layerDigest, size: layer.length }],
-    }),
-  );
-  return client.pushManifest(repo, 'v1', manifest, 'application/vnd.oci.image.manifest.v1+json');
+  return client.pushManifest(repo, 'v1', manifest, OCI_IMAGE_MANIFEST);
 }
 
 export async function referrersCase(ctx: BenchContext, mode: BenchMode): Promise<void> {

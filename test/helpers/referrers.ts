@@ -41,22 +41,30 @@ export async function putManifest(base: string, repo: string, reference: string,
   return sha(bytes);
 }
 
-/** A one-layer OCI image at `<host>/<repo>:<tag>` (anonymous registry). */
-export async function pushSmallImage(host: string, repo: string, tag = 'v1', seed = 'layer'): Promise<PushedImage> {
-  const base = `http://${host}`;
+export const OCI_IMAGE_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
+
+/** The blobs and manifest of a tiny one-layer OCI image; `seed` makes its digest distinct. */
+export function smallImage(seed: string): { layer: Buffer; config: Buffer; manifest: Buffer } {
   const layer = Buffer.from(`hello ${seed}\n`);
   const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [sha(layer)] } }));
-  const configDigest = await putBlob(base, repo, config);
-  const layerDigest = await putBlob(base, repo, layer);
   const manifest = Buffer.from(
     JSON.stringify({
       schemaVersion: 2,
-      mediaType: 'application/vnd.oci.image.manifest.v1+json',
-      config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: configDigest, size: config.length },
-      layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar', digest: layerDigest, size: layer.length }],
+      mediaType: OCI_IMAGE_MANIFEST,
+      config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: sha(config), size: config.length },
+      layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar', digest: sha(layer), size: layer.length }],
     }),
   );
-  const digest = await putManifest(base, repo, tag, manifest, 'application/vnd.oci.image.manifest.v1+json');
+  return { layer, config, manifest };
+}
+
+/** A one-layer OCI image at `<host>/<repo>:<tag>` (anonymous registry). */
+export async function pushSmallImage(host: string, repo: string, tag = 'v1', seed = 'layer'): Promise<PushedImage> {
+  const base = `http://${host}`;
+  const { layer, config, manifest } = smallImage(seed);
+  await putBlob(base, repo, config);
+  await putBlob(base, repo, layer);
+  const digest = await putManifest(base, repo, tag, manifest, OCI_IMAGE_MANIFEST);
   return { name: `${host}/${repo}`, digest, size: manifest.length };
 }
 
