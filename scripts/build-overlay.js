@@ -75,8 +75,9 @@ function stage(arch) {
   const interpreter = interpreterOf(executable);
   const libs = libraryClosure(executable, arch);
   const loaderName = path.basename(interpreter);
+  // libc needs the loader too, so the closure has already checked which package it comes from.
+  if (!libs.has(loaderName)) throw new Error(`${loaderName} is not in the library closure of ${executable}`);
   put(interpreter.slice(1), interpreter, 0o755);
-  owningPackage([interpreter], debian);
   for (const [soname, { file }] of libs) {
     if (soname !== loaderName) put(`lib/${triplet}/${soname}`, file, 0o755);
   }
