@@ -18,6 +18,7 @@ const { fetchRuntime } = require('./fetch-runtime');
 // Node's documented fuse for SEAs; postject flips it so the runtime looks for the blob.
 const SEA_FUSE = 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2';
 const BUNDLE = path.join(ROOT, 'dist', `${NAME}.js`);
+const TRAINING_TIMEOUT_MS = 120_000;
 
 function buildSea(arch) {
   const runtime = fetchRuntime(arch);
@@ -30,7 +31,8 @@ function buildSea(arch) {
   fs.writeFileSync(main, fs.readFileSync(BUNDLE, 'utf8').replace(/^#![^\n]*\n/, ''));
   const [emulator, ...rest] = [...runnerFor(arch), runtime];
   const cache = path.join(work, 'main.cache');
-  quietly(emulator, [...rest, path.join(__dirname, 'sea/train-code-cache.js'), main, cache], { cwd: work });
+  // Bounded: a start-up that never reaches its handshake must fail the build, not hang it (qemu is slow).
+  quietly(emulator, [...rest, path.join(__dirname, 'sea/train-code-cache.js'), main, cache], { cwd: work, timeout: TRAINING_TIMEOUT_MS });
 
   // The SEA's main script is the loader, bundled alone: a SEA's require() knows only node: modules.
   const loader = path.join(work, 'loader.js');
@@ -65,7 +67,9 @@ function quietly(file, args, options = {}) {
   try {
     execFileSync(file, args, { ...options, stdio: ['ignore', 'pipe', 'pipe'], encoding: 'utf8' });
   } catch (error) {
-    throw new Error(`${path.basename(file)} failed: ${error.stderr || error.stdout || error.message}`);
+    const limit = options.timeout ? ` (time limit ${options.timeout} ms)` : '';
+    const why = error.signal ? `was stopped by ${error.signal}${limit}` : 'failed';
+    throw new Error(`${path.basename(file)} ${why}: ${error.stderr || error.stdout || error.message}`);
   }
 }
 
