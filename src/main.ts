@@ -21,6 +21,7 @@ import { formatHandshake } from './goplugin/handshake';
 import { guardCrashes, handleSignals, redirectConsole, sealStdout, watchParent } from './goplugin/lifecycle';
 import { createLogger, formatConsoleArgs, formatLogLine, type LogLevel, type ProcessLogger } from './goplugin/log';
 import { createBatchedWriter } from './goplugin/log-writer';
+import { recycleMessageBuffer } from './goplugin/message-buffers';
 import { startPluginServer, type ListenSpec, type PluginServer, type TlsSpec } from './goplugin/serve';
 import { generateCertificate } from './goplugin/tls';
 import { createFanoutServer, timeLimitsFromEnv, type FanoutServer } from './plugin/server';
@@ -121,6 +122,7 @@ function makeFanout(logger: ProcessLogger): FanoutServer | undefined {
       timeouts: limits.timeouts,
       budgets: limits.budgets,
       trustEnv: { SSL_CERT_FILE, SSL_CERT_DIR, NODE_EXTRA_CA_CERTS },
+      releaseEnvelope: recycleMessageBuffer,
     });
   } catch (error) {
     logger.error('could not create the fan-out server', { error });

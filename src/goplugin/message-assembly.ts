@@ -12,6 +12,7 @@
  * process-wide (the plugin process runs no gRPC client), once.
  */
 import { StreamDecoder } from '@grpc/grpc-js/build/src/stream-decoder';
+import { acquireMessageBuffer } from './message-buffers';
 
 const PREFIX_BYTES = 5;
 
@@ -22,8 +23,12 @@ export interface MessageObserver {
   done(payload: Buffer): void;
 }
 
-/** Asked once per uncompressed message, with its protobuf length; undefined: not observed. */
-export type MessageObserverFactory = (payloadLength: number) => MessageObserver | undefined;
+/**
+ * Asked once per uncompressed message, with the buffer its protobuf bytes will
+ * fill. That buffer may have held an earlier message (message-buffers.ts):
+ * whatever a factory knew of it is stale from this call on. Undefined: not observed.
+ */
+export type MessageObserverFactory = (payload: Buffer) => MessageObserver | undefined;
 
 let observerFactory: MessageObserverFactory | undefined;
 
@@ -60,11 +65,11 @@ export function assembleMessages(decoder: Decoder, data: Buffer): Buffer[] {
       const size = a.prefix.readUInt32BE(1);
       const max = decoder.maxReadMessageLength;
       if (max !== -1 && size > max) throw new Error(`Received message larger than max (${size} vs ${max})`);
-      a.message = Buffer.allocUnsafe(PREFIX_BYTES + size);
+      a.message = acquireMessageBuffer(PREFIX_BYTES + size);
       a.prefix.copy(a.message, 0);
       a.filled = PREFIX_BYTES;
       // Compressed messages (flag 1) are not protobuf until inflated: not observed.
-      a.observer = a.prefix[0] === 0 ? observerFactory?.(size) : undefined;
+      a.observer = a.prefix[0] === 0 ? observerFactory?.(a.message.subarray(PREFIX_BYTES)) : undefined;
     } else {
       const n = Math.min(a.message.length - a.filled, data.length - at);
       data.copy(a.message, a.filled, at, at + n);

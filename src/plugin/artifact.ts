@@ -1,16 +1,13 @@
 import { createHash } from 'node:crypto';
+import { parseEnvelope, type ParsedEnvelope } from './envelope';
 import { takeEnvelopeDigest } from './envelope-digest';
+
+export { classifyEnvelope, DSSE_MEDIA_TYPE, EnvelopeError, JSON_MEDIA_TYPE } from './envelope';
 
 export const OCI_MANIFEST_MEDIA_TYPE = 'application/vnd.oci.image.manifest.v1+json';
 export const OCI_CONFIG_MEDIA_TYPE = 'application/vnd.oci.image.config.v1+json';
-export const DSSE_MEDIA_TYPE = 'application/vnd.dsse.envelope.v1+json';
-export const JSON_MEDIA_TYPE = 'application/json';
 export const ATTESTATION_TITLE = 'attestation.json';
 export const AUTHORS = 'chainloop.dev';
-
-/** Envelopes up to this size are parsed in full; larger ones are sniffed, so
- * a 256 MiB SBOM envelope does not cost two more copies of itself in memory. */
-const FULL_PARSE_LIMIT = 8 * 1024 * 1024;
 
 export interface Descriptor {
   mediaType: string;
@@ -28,11 +25,6 @@ export interface AttestationArtifact {
   manifest: { bytes: Uint8Array; digest: string; mediaType: string };
 }
 
-/** The envelope is not something we can store as an attestation. */
-export class EnvelopeError extends Error {
-  readonly code = 'ENVELOPE_INVALID';
-}
-
 export function sha256Hex(bytes: Uint8Array): string {
   return createHash('sha256').update(bytes).digest('hex');
 }
@@ -42,11 +34,15 @@ export function sha256Hex(bytes: Uint8Array): string {
  * Everything is a function of the envelope alone (no clock, no host data), so
  * the host's retries of Execute produce the same manifest and digest.
  */
-export function buildAttestationArtifact(envelope: Uint8Array, annotations: Record<string, string> = {}): AttestationArtifact {
+export function buildAttestationArtifact(
+  envelope: Uint8Array,
+  annotations: Record<string, string> = {},
+  parsed: ParsedEnvelope = parseEnvelope(envelope),
+): AttestationArtifact {
   // Large envelopes were hashed as they arrived (envelope-digest.ts).
   const envelopeHex = takeEnvelopeDigest(envelope) ?? sha256Hex(envelope);
   const layerDescriptor: Descriptor = {
-    mediaType: classifyEnvelope(envelope),
+    mediaType: parsed.mediaType,
     digest: `sha256:${envelopeHex}`,
     size: envelope.byteLength,
     annotations: { 'org.opencontainers.image.title': ATTESTATION_TITLE },
@@ -85,39 +81,4 @@ export function buildAttestationArtifact(envelope: Uint8Array, annotations: Reco
     config: { bytes: configBytes, descriptor: configDescriptor },
     manifest: { bytes: manifestBytes, digest: `sha256:${sha256Hex(manifestBytes)}`, mediaType: OCI_MANIFEST_MEDIA_TYPE },
   };
-}
-
-/** DSSE envelope media type when the JSON has DSSE's shape, plain JSON otherwise. */
-export function classifyEnvelope(envelope: Uint8Array): string {
-  if (envelope.byteLength === 0) throw new EnvelopeError('the envelope is empty');
-  if (envelope.byteLength > FULL_PARSE_LIMIT) return sniffLargeEnvelope(Buffer.from(envelope.buffer, envelope.byteOffset, envelope.byteLength));
-  let value: unknown;
-  try {
-    value = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(envelope));
-  } catch {
-    throw new EnvelopeError('the envelope is not valid JSON');
-  }
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
-    throw new EnvelopeError('the envelope must be a JSON object');
-  }
-  const v = value as Record<string, unknown>;
-  const isDsse = typeof v.payloadType === 'string' && typeof v.payload === 'string' && Array.isArray(v.signatures);
-  return isDsse ? DSSE_MEDIA_TYPE : JSON_MEDIA_TYPE;
-}
-
-/** Checks a large envelope's outline without decoding it (a view, no copy). */
-function sniffLargeEnvelope(buf: Buffer): string {
-  const first = firstNonSpace(buf, 0, 1);
-  const last = firstNonSpace(buf, buf.length - 1, -1);
-  if (buf[first] !== 0x7b /* { */ || buf[last] !== 0x7d /* } */) {
-    throw new EnvelopeError('the envelope must be a JSON object');
-  }
-  const has = (key: string) => buf.indexOf(`"${key}"`) !== -1;
-  return has('payloadType') && has('payload') && has('signatures') ? DSSE_MEDIA_TYPE : JSON_MEDIA_TYPE;
-}
-
-function firstNonSpace(buf: Buffer, from: number, step: 1 | -1): number {
-  let i = from;
-  while (i >= 0 && i < buf.length && (buf[i] === 0x20 || buf[i] === 0x0a || buf[i] === 0x0d || buf[i] === 0x09)) i += step;
-  return i;
 }

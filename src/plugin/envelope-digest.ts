@@ -29,12 +29,12 @@ interface Span {
   hex: string;
 }
 
-const digests = new WeakMap<ArrayBufferLike, Span[]>();
+const digests = new WeakMap<ArrayBufferLike, Span>();
 
 /** The digest computed on arrival for exactly these bytes, if there is one. */
 export function takeEnvelopeDigest(envelope: Uint8Array): string | undefined {
-  const spans = digests.get(envelope.buffer);
-  return spans?.find((s) => s.offset === envelope.byteOffset && s.length === envelope.byteLength)?.hex;
+  const span = digests.get(envelope.buffer);
+  return span && span.offset === envelope.byteOffset && span.length === envelope.byteLength ? span.hex : undefined;
 }
 
 type State = 'tag' | 'length' | 'varint' | 'skip' | 'envelope' | 'failed';
@@ -80,10 +80,9 @@ class EnvelopeDigestObserver implements MessageObserver {
 
   done(payload: Buffer): void {
     if (this.state !== 'tag' || this.shift !== 0 || !this.last || this.position !== payload.length) return;
-    const span = { ...this.last, offset: payload.byteOffset + this.last.offset };
-    const spans = digests.get(payload.buffer);
-    if (spans) spans.push(span);
-    else digests.set(payload.buffer, [span]);
+    // A message this large has its buffer to itself (Buffer.allocUnsafe or the
+    // assembler's pool), so the digest replaces whatever was known of it.
+    digests.set(payload.buffer, { ...this.last, offset: payload.byteOffset + this.last.offset });
   }
 
   private onTag(tag: number): void {
@@ -120,7 +119,12 @@ class EnvelopeDigestObserver implements MessageObserver {
   }
 }
 
-/** For the message assembler: an observer for each request large enough to be worth it. */
-export function observeEnvelopeDigest(payloadLength: number): MessageObserver | undefined {
-  return payloadLength >= OBSERVE_MIN_BYTES ? new EnvelopeDigestObserver() : undefined;
+/**
+ * For the message assembler: an observer for each request large enough to be
+ * worth it. The buffer may be a reused one: a digest kept for its last message
+ * is dropped first, so it can never be taken for this one's bytes.
+ */
+export function observeEnvelopeDigest(payload: Buffer): MessageObserver | undefined {
+  digests.delete(payload.buffer);
+  return payload.length >= OBSERVE_MIN_BYTES ? new EnvelopeDigestObserver() : undefined;
 }

@@ -3,6 +3,7 @@ import { quoteInput } from '../util/safe-text';
 import { parseJsonObject, SchemaValidationError, validateAttachment, validateRegistration } from '../schema';
 import { buildAttestationArtifact } from './artifact';
 import { workflowAnnotations } from './annotations';
+import { parseEnvelope } from './envelope';
 import { attachReferrers } from './attach-referrers';
 import { DEFAULT_PREFIX, resolveAttachmentOptions, storedAttachmentOptions, type AttachmentOptions } from './attachment-options';
 import { perAttestationTarget, type ArtifactTarget } from './layouts/per-attestation';
@@ -93,9 +94,10 @@ export class OciRegistryPlugin {
       : resolveAttachmentOptions({});
 
     const started = performance.now();
-    const statement = readStatement(input.envelope);
+    const parsed = parseEnvelope(input.envelope);
+    const statement = readStatement(input.envelope, parsed);
     const annotations = workflowAnnotations(statement);
-    const artifact = buildAttestationArtifact(input.envelope, annotations);
+    const artifact = buildAttestationArtifact(input.envelope, annotations, parsed);
     const { repository: target, tag } = artifactTarget(repository, options, artifact.envelopeHex);
     const client = this.clients.get(repository.registry, { username, password });
     await staged('blob upload', repository.registry, () =>

@@ -44,6 +44,11 @@ export interface FanoutServerOptions {
   budgets?: CallBudgets;
   /** SSL_CERT_FILE, SSL_CERT_DIR and NODE_EXTRA_CA_CERTS, for the registry trust store. */
   trustEnv?: TrustEnv;
+  /**
+   * Called with the envelope once its Execute has settled and nothing reads it
+   * any more: the gRPC server may reuse the request's buffer (message-buffers.ts).
+   */
+  releaseEnvelope?: (envelope: Uint8Array) => void;
 }
 
 const encoder = new TextEncoder();
@@ -121,15 +126,20 @@ export function createFanoutServer(options: FanoutServerOptions): FanoutServer {
       configuration: json(plugin.attach(req.payload, req.registrationInfo?.configuration)),
     })),
     execute: unary('Execute', (r: ExecuteRequest) => secretsOfCredentials(r.registrationInfo?.credentials), async (req, signal) => {
-      await plugin.execute(
-        {
-          registrationConfiguration: req.registrationInfo?.configuration,
-          credentials: req.registrationInfo?.credentials,
-          attachmentConfiguration: req.attachmentInfo?.configuration,
-          envelope: req.envelope,
-        },
-        signal,
-      );
+      try {
+        await plugin.execute(
+          {
+            registrationConfiguration: req.registrationInfo?.configuration,
+            credentials: req.registrationInfo?.credentials,
+            attachmentConfiguration: req.attachmentInfo?.configuration,
+            envelope: req.envelope,
+          },
+          signal,
+        );
+      } finally {
+        // Every upload of it has settled (pushBoth and the referrers wait for theirs).
+        if (req.envelope) options.releaseEnvelope?.(req.envelope);
+      }
       return {};
     }, budgets.executeMs),
   };

@@ -3,6 +3,7 @@
  * uses to label and attach the artifact. Anything unreadable yields
  * `undefined` (the envelope is still stored; it just gets no labels).
  */
+import type { ParsedEnvelope } from './envelope';
 
 export interface StatementSubject {
   name: string;
@@ -22,14 +23,17 @@ const IN_TOTO_PAYLOAD_TYPE = 'application/vnd.in-toto+json';
 /** Larger envelopes (SBOM-heavy) are not decoded: labels are optional, memory is not. */
 const STATEMENT_PARSE_LIMIT = 8 * 1024 * 1024;
 
-export function readStatement(envelope: Uint8Array): Statement | undefined {
+/**
+ * `parsed`: the envelope's DSSE fields from parseEnvelope, when the caller
+ * has them. Without them the two fields are read in place, rather than the
+ * whole envelope parsed again (memory: the payload is most of it).
+ */
+export function readStatement(envelope: Uint8Array, parsed?: ParsedEnvelope): Statement | undefined {
   if (envelope.byteLength > STATEMENT_PARSE_LIMIT) return undefined;
   const buf = Buffer.from(envelope.buffer, envelope.byteOffset, envelope.byteLength);
-  // The envelope's outline was checked by classifyEnvelope; read the two fields
-  // in place rather than parse the whole envelope a second time (memory: the
-  // payload is most of it).
-  if (stringField(buf, 'payloadType') !== IN_TOTO_PAYLOAD_TYPE) return undefined;
-  const payload = stringField(buf, 'payload');
+  const fields = parsed ?? { payloadType: stringField(buf, 'payloadType'), payload: stringField(buf, 'payload') };
+  if (fields.payloadType !== IN_TOTO_PAYLOAD_TYPE) return undefined;
+  const payload = fields.payload;
   if (payload === undefined) return undefined;
   const decoded = Buffer.from(payload, 'base64');
   if (decoded[firstNonSpace(decoded)] !== 0x7b /* { */) return undefined;

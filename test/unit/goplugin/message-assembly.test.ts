@@ -75,8 +75,10 @@ describe('incremental assembly of received gRPC messages', () => {
 
   it('shows each uncompressed message to the observer as it arrives, then the finished payload', () => {
     const seen: Array<{ length: number; chunks: Buffer[]; done?: Buffer }> = [];
-    observeAssembledMessages((length) => {
-      const entry: (typeof seen)[number] = { length, chunks: [] };
+    const given: Buffer[] = [];
+    observeAssembledMessages((payload) => {
+      given.push(payload);
+      const entry: (typeof seen)[number] = { length: payload.length, chunks: [] };
       seen.push(entry);
       return { chunk: (b) => entry.chunks.push(Buffer.from(b)), done: (p) => (entry.done = p) };
     });
@@ -93,6 +95,9 @@ describe('incremental assembly of received gRPC messages', () => {
       // `done` gets the very bytes grpc-js will decode: the message after its prefix, same memory.
       expect(seen[0]!.done!.buffer).toBe(out[0]!.buffer);
       expect(seen[0]!.done!.byteOffset).toBe(out[0]!.byteOffset + 5);
+      // The factory is shown the buffer the message will fill, before any of it arrives.
+      expect(given[0]!.buffer).toBe(out[0]!.buffer);
+      expect(given[0]!.byteOffset).toBe(out[0]!.byteOffset + 5);
       expect(seen[1]!.done!.equals(b)).toBe(true);
     } finally {
       observeAssembledMessages(undefined);

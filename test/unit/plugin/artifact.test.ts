@@ -3,10 +3,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import {
   buildAttestationArtifact,
-  classifyEnvelope,
   DSSE_MEDIA_TYPE,
-  EnvelopeError,
-  JSON_MEDIA_TYPE,
   OCI_CONFIG_MEDIA_TYPE,
   OCI_MANIFEST_MEDIA_TYPE,
 } from '../../../src/plugin/artifact';
@@ -62,35 +59,5 @@ describe('buildAttestationArtifact', () => {
   it('gives a different digest for a different envelope', () => {
     const other = buildAttestationArtifact(Buffer.from(envelope.toString().replace('MEQC', 'MEQD')));
     expect(other.manifest.digest).not.toBe(artifact.manifest.digest);
-  });
-});
-
-describe('classifyEnvelope', () => {
-  const enc = (s: string) => new TextEncoder().encode(s);
-
-  it('recognises DSSE envelopes and plain JSON', () => {
-    expect(classifyEnvelope(enc('{"payloadType":"t","payload":"cA==","signatures":[]}'))).toBe(DSSE_MEDIA_TYPE);
-    expect(classifyEnvelope(enc('{"hello":"world"}'))).toBe(JSON_MEDIA_TYPE);
-    expect(classifyEnvelope(enc('{"payloadType":"t","payload":5,"signatures":[]}'))).toBe(JSON_MEDIA_TYPE);
-  });
-
-  it.each([
-    ['', 'the envelope is empty'],
-    ['not json', 'the envelope is not valid JSON'],
-    ['[1,2]', 'the envelope must be a JSON object'],
-    ['"text"', 'the envelope must be a JSON object'],
-  ])('rejects %j', (input, message) => {
-    expect(() => classifyEnvelope(enc(input))).toThrow(new EnvelopeError(message));
-  });
-
-  it('classifies a large envelope by its outline without parsing it', () => {
-    const big = Buffer.alloc(9 * 1024 * 1024, 0x41);
-    const head = Buffer.from('{"payloadType":"application/vnd.in-toto+json","payload":"');
-    const tail = Buffer.from('","signatures":[]}\n');
-    head.copy(big, 0);
-    tail.copy(big, big.length - tail.length);
-    expect(classifyEnvelope(big)).toBe(DSSE_MEDIA_TYPE);
-    big[0] = 0x5b; // '[': no longer an object
-    expect(() => classifyEnvelope(big)).toThrow('the envelope must be a JSON object');
   });
 });

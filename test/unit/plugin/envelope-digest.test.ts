@@ -19,7 +19,7 @@ function request(envelope: Uint8Array): Buffer {
 
 /** Feeds `payload` to a fresh observer in chunks of `size`, as the message assembler would. */
 function observe(payload: Buffer, size: number): void {
-  const observer = observeEnvelopeDigest(payload.length);
+  const observer = observeEnvelopeDigest(payload);
   if (!observer) throw new Error('not observed');
   for (let at = 0; at < payload.length; at += size) observer.chunk(payload.subarray(at, at + size));
   observer.done(payload);
@@ -56,14 +56,14 @@ describe('the envelope digest computed on arrival', () => {
   it('leaves no digest for a message it could not follow to its end', () => {
     const payload = request(envelope);
     const cut = payload.subarray(0, payload.length - 10);
-    const observer = observeEnvelopeDigest(cut.length)!;
+    const observer = observeEnvelopeDigest(cut)!;
     observer.chunk(cut);
     observer.done(cut);
     expect(takeEnvelopeDigest(ExecuteRequest.decode(payload).envelope)).toBeUndefined();
 
     // A group (wire type 3) is not in this API: the observer gives up rather than guess.
     const grouped = Buffer.concat([Buffer.from([0x0b]), payload]);
-    const g = observeEnvelopeDigest(grouped.length)!;
+    const g = observeEnvelopeDigest(grouped)!;
     g.chunk(grouped);
     g.done(grouped);
     const at = grouped.indexOf(envelope.subarray(0, 64));
@@ -71,7 +71,19 @@ describe('the envelope digest computed on arrival', () => {
     expect(takeEnvelopeDigest(grouped.subarray(at, at + envelope.length))).toBeUndefined();
   });
 
+  it('forgets a reused buffer\'s digest as soon as the next message starts filling it', () => {
+    // The same bytes layout, another envelope: only the forgetting stops the old digest matching.
+    const payload = request(envelope);
+    observe(payload, 65_536);
+    const next = request(randomBytes(envelope.length));
+    const observer = observeEnvelopeDigest(payload)!; // the buffer is handed to the next message
+    next.copy(payload);
+    observer.chunk(payload.subarray(0, 100)); // and this message is cut off: no digest of its own
+    observer.done(payload);
+    expect(takeEnvelopeDigest(ExecuteRequest.decode(payload).envelope)).toBeUndefined();
+  });
+
   it('does not observe small requests (hashed after decoding instead)', () => {
-    expect(observeEnvelopeDigest(OBSERVE_MIN_BYTES - 1)).toBeUndefined();
+    expect(observeEnvelopeDigest(Buffer.alloc(OBSERVE_MIN_BYTES - 1))).toBeUndefined();
   });
 });
