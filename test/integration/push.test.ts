@@ -131,6 +131,36 @@ describeIf.each(modes)('push through the plugin, $mode registry', ({ mode, tlsAu
     expect((await readLayoutBlob(dir, `sha256:${sha256(big)}`)).equals(big)).toBe(true);
   });
 
+  it('reuses receive buffers safely: same-size envelopes back to back and side by side land under their own sha256, byte for byte', async () => {
+    // One size, so the plugin's pooled buffers are reused with the same layout each time.
+    const make = () => json({ payloadType: 'application/vnd.in-toto+json', payload: randomBytes(1536 * 1024).toString('base64'), signatures: [{ keyid: '', sig: 'ab' }] });
+    const attachmentInfo = { configuration: json({ prefix: 'reuse' }) };
+    const send = (envelope: Buffer) => plugin.fanout.execute(ExecuteRequest.fromPartial({ registrationInfo: registration, attachmentInfo, envelope }));
+    const sent: Buffer[] = [];
+    for (let i = 0; i < 3; i++) {
+      const envelope = make();
+      // A rejected request of the same size in between hands its buffer back too.
+      const bad = Buffer.from(envelope);
+      bad[0] = 0x5b;
+      await expect(send(bad)).rejects.toMatchObject({ code: grpc.status.INVALID_ARGUMENT });
+      await send(envelope);
+      sent.push(envelope);
+    }
+    const together = [make(), make(), make()];
+    await Promise.all(together.map(send));
+    sent.push(...together);
+    for (const envelope of sent) {
+      const ref = `${registry.host}/team/attestations/reuse-${sha256(envelope)}:latest`;
+      const { manifest } = await inspectRaw(ref, skopeo);
+      expect((manifest.layers as { digest: string; size: number }[])[0]).toMatchObject({ digest: `sha256:${sha256(envelope)}`, size: envelope.length });
+    }
+    const last = sent[sent.length - 1]!;
+    const dir = mkdtempSync(path.join(tmpdir(), 'push-layout-'));
+    workdirs.push(dir);
+    await copyToOciLayout(`${registry.host}/team/attestations/reuse-${sha256(last)}:latest`, dir, skopeo);
+    expect((await readLayoutBlob(dir, `sha256:${sha256(last)}`)).equals(last)).toBe(true);
+  });
+
   it('honours a custom prefix', async () => {
     const attachmentInfo = { configuration: json({ prefix: 'custom-prefix' }) };
     await plugin.fanout.execute(ExecuteRequest.fromPartial({ registrationInfo: registration, attachmentInfo, envelope: imageEnvelope }));
