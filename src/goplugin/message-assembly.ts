@@ -18,6 +18,7 @@ const PREFIX_BYTES = 5;
 
 /** Sees one message's protobuf bytes as they arrive (the plugin's envelope digest). */
 export interface MessageObserver {
+  /** The next bytes, as views of the message buffer (stable until the message is handed back). */
   chunk(bytes: Buffer): void;
   /** The whole protobuf message (after the 5-byte prefix), as the decoder will see it. */
   done(payload: Buffer): void;
@@ -73,7 +74,8 @@ export function assembleMessages(decoder: Decoder, data: Buffer): Buffer[] {
     } else {
       const n = Math.min(a.message.length - a.filled, data.length - at);
       data.copy(a.message, a.filled, at, at + n);
-      a.observer?.chunk(data.subarray(at, at + n));
+      // The copy, not the chunk: observers may keep views of it (the socket's memory is reused).
+      a.observer?.chunk(a.message.subarray(a.filled, a.filled + n));
       a.filled += n;
       at += n;
     }

@@ -20,6 +20,7 @@ import { ensureBlob, type EnsureOutcome } from './blob-mount';
 import { pushReferrer, type Referrer, type ReferrerOutcome } from './push-referrer';
 import { headSubject, listReferrers, ReferrersSupportCache, type ReferrersListing, type SubjectLookup } from './referrers';
 import { readTag, type CurrentManifest } from './tag-update';
+import { StreamedUpload } from './streamed-upload';
 
 export interface CallOptions {
   signal?: AbortSignal;
@@ -72,6 +73,15 @@ export class RegistryClient {
     }
     const digest = opts.digest ?? sha256Digest(data);
     return pushBlob(this.session, repo, data, digest, opts.signal);
+  }
+
+  /**
+   * Starts uploading a blob of `length` bytes into `staging` as its bytes
+   * arrive (streamed-upload.ts); the caller writes them, then finishes it
+   * with the digest and the repository the blob belongs in.
+   */
+  startStreamedUpload(staging: Repository, length: number): StreamedUpload {
+    return new StreamedUpload(this.session, staging, length);
   }
 
   /** PUT manifests/<tag>; verifies Docker-Content-Digest when present. Returns the digest. */

@@ -3,6 +3,7 @@
  * typed errors, and logs only redacted URLs. Redirects are never followed
  * here (undici does not by default); callers decide hop by hop.
  */
+import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { AbortedError, RegistryUnreachableError, abortedFromSignal } from './errors';
 import { DEFAULT_AGENT_OPTIONS, DEFAULT_TIMEOUTS, LOOPBACK_CONNECT_TIMEOUT_MS, type Logger, type Timeouts } from './options';
@@ -15,8 +16,18 @@ export interface HttpRequest {
   url: URL;
   headers?: Record<string, string>;
   /** Sent as-is (no copy). */
-  body?: Uint8Array | string;
+  body?: Uint8Array | string | StreamedBody;
   signal?: AbortSignal;
+}
+
+/**
+ * A body of known length whose bytes are still arriving while it is sent.
+ * It can be opened once: a request that would be sent again (a 401 retry,
+ * a redirect) fails instead of going out short.
+ */
+export interface StreamedBody {
+  readonly length: number;
+  open(): Readable;
 }
 
 export interface HttpResponse {
@@ -150,7 +161,7 @@ export class HttpTransport {
       undici().request(req.url, {
         method: req.method as Dispatcher.HttpMethod,
         headers,
-        body: req.body,
+        body: bodyToSend(req.body),
         signal: req.signal,
         dispatcher,
         headersTimeout: this.timeouts.headersMs,
@@ -218,8 +229,13 @@ export function headerValues(res: HttpResponse, name: string): string[] {
   return Array.isArray(v) ? v : [v];
 }
 
-function byteLength(body: Uint8Array | string): number {
-  return typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength;
+function byteLength(body: Uint8Array | string | StreamedBody): number {
+  if (typeof body === 'string') return Buffer.byteLength(body);
+  return body instanceof Uint8Array ? body.byteLength : body.length;
+}
+
+function bodyToSend(body: Uint8Array | string | StreamedBody | undefined): Uint8Array | string | Readable | undefined {
+  return body === undefined || typeof body === 'string' || body instanceof Uint8Array ? body : body.open();
 }
 
 /**

@@ -21,6 +21,7 @@ export type { SubjectDescriptor, SubjectLookup, ReferrersListing } from './refer
 export type { Referrer, ReferrerOutcome } from './push-referrer';
 export type { AttAppend, AttOutcome } from './cosign-att';
 export type { CurrentManifest } from './tag-update';
+export type { StreamedUpload, StreamedOutcome } from './streamed-upload';
 export { fallbackTag, readIndex, type FallbackOutcome } from './fallback-index';
 export { attTag } from './cosign-att';
 export {

@@ -4,7 +4,7 @@
  */
 import type { Authorizer } from './auth/authorizer';
 import { RegistryError } from './errors';
-import { header, type HttpResponse, type HttpTransport } from './http';
+import { header, type HttpRequest, type HttpResponse, type HttpTransport } from './http';
 import { REDIRECT_STATUSES, redirectHop, resolveUploadLocation } from './location';
 import type { ResolvedClientOptions } from './options';
 import { redactUrl } from './redact';
@@ -73,7 +73,7 @@ export async function sendToUpload(
   s: Session,
   repo: Repository,
   target: UploadTarget,
-  req: { method: string; url?: URL; headers?: Record<string, string>; body?: Uint8Array | string },
+  req: { method: string; url?: URL; headers?: Record<string, string>; body?: HttpRequest['body'] },
   signal?: AbortSignal,
 ): Promise<HttpResponse> {
   const send = (url: URL, crossOrigin: boolean): Promise<HttpResponse> => {

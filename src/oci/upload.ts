@@ -153,3 +153,8 @@ function rangeEnd(res: HttpResponse): number | undefined {
   const m = /(\d+)-(\d+)/.exec(header(res, 'range') ?? '');
   return m ? Number(m[2]) + 1 : undefined;
 }
+
+/** Closes a session whose bytes were all sent already (streamed-upload.ts): the PUT ?digest= with no body. */
+export function commitUpload(s: Session, repo: Repository, target: UploadTarget, digest: string, signal?: AbortSignal): Promise<void> {
+  return closeUpload(s, repo, target, undefined, digest, signal);
+}

@@ -18,9 +18,28 @@ const ENVELOPE_FIELD = 3;
 
 /** What the message assembler calls for one message's protobuf bytes (after the gRPC prefix). */
 export interface MessageObserver {
+  /** The next bytes, as views of the message buffer itself (stable until the handler hands it back). */
   chunk(bytes: Buffer): void;
   /** `payload` is the whole protobuf message, as the decoder will see it. */
   done(payload: Buffer): void;
+}
+
+/**
+ * Something else that wants the envelope's bytes as they arrive (the layer's
+ * streamed upload, layer-prestage.ts). Asked when the envelope field starts,
+ * with the message bytes before it (the fields the host sends first).
+ */
+export interface EnvelopeSinkFactory {
+  start(head: Buffer, envelopeLength: number): EnvelopeSink | undefined;
+}
+
+export interface EnvelopeSink {
+  write(bytes: Buffer): void;
+  end(): void;
+  /** The message arrived whole: `envelope` is the view the decoder will hand the handler. */
+  complete(envelope: { buffer: ArrayBufferLike; byteOffset: number; byteLength: number }): void;
+  /** The message was not what the sink was started for: stop. */
+  abandon(): void;
 }
 
 interface Span {
@@ -49,18 +68,31 @@ class EnvelopeDigestObserver implements MessageObserver {
   private hash: Hash | undefined;
   private current: { offset: number; length: number } | undefined;
   private last: { offset: number; length: number; hex: string } | undefined;
+  /** Where the field being read began (its tag), in the message. */
+  private fieldStart = 0;
+  private sink: EnvelopeSink | undefined;
+  private sinkStarted = false;
+
+  constructor(
+    private readonly payload: Buffer,
+    private readonly sinks?: EnvelopeSinkFactory,
+  ) {}
 
   chunk(bytes: Buffer): void {
     let i = 0;
     while (i < bytes.length && this.state !== 'failed') {
       if (this.state === 'envelope' || this.state === 'skip') {
         const n = Math.min(this.remaining, bytes.length - i);
-        if (this.state === 'envelope') this.hash!.update(bytes.subarray(i, i + n));
+        if (this.state === 'envelope') {
+          this.hash!.update(bytes.subarray(i, i + n));
+          this.sink?.write(bytes.subarray(i, i + n));
+        }
         i += n;
         this.remaining -= n;
         if (this.remaining === 0) this.endValue();
         continue;
       }
+      if (this.state === 'tag' && this.shift === 0) this.fieldStart = this.position + i;
       const b = bytes[i++]!;
       this.varint += (b & 0x7f) * 2 ** this.shift;
       this.shift += 7;
@@ -76,13 +108,22 @@ class EnvelopeDigestObserver implements MessageObserver {
       else this.state = 'tag'; // a varint field's value, skipped
     }
     this.position += bytes.length;
+    if (this.state === 'failed') this.dropSink();
   }
 
   done(payload: Buffer): void {
-    if (this.state !== 'tag' || this.shift !== 0 || !this.last || this.position !== payload.length) return;
+    if (this.state !== 'tag' || this.shift !== 0 || !this.last || this.position !== payload.length) return this.dropSink();
     // A message this large has its buffer to itself (Buffer.allocUnsafe or the
     // assembler's pool), so the digest replaces whatever was known of it.
-    digests.set(payload.buffer, { ...this.last, offset: payload.byteOffset + this.last.offset });
+    const span = { ...this.last, offset: payload.byteOffset + this.last.offset };
+    digests.set(payload.buffer, span);
+    this.sink?.complete({ buffer: payload.buffer, byteOffset: span.offset, byteLength: span.length });
+    this.sink = undefined;
+  }
+
+  private dropSink(): void {
+    this.sink?.abandon();
+    this.sink = undefined;
   }
 
   private onTag(tag: number): void {
@@ -96,7 +137,13 @@ class EnvelopeDigestObserver implements MessageObserver {
 
   private onLength(length: number, valueOffset: number): void {
     if (this.field !== ENVELOPE_FIELD) return this.startSkip(length);
-    // Repeated occurrences: the decoder keeps the last one, and so does this.
+    // Repeated occurrences: the decoder keeps the last one, and so does this;
+    // a sink streams only a first one.
+    if (this.sinkStarted) this.dropSink();
+    else if (this.sinks) {
+      this.sinkStarted = true;
+      this.sink = this.sinks.start(this.payload.subarray(0, this.fieldStart), length);
+    }
     this.hash = createHash('sha256');
     this.current = { offset: valueOffset, length };
     this.state = 'envelope';
@@ -114,6 +161,7 @@ class EnvelopeDigestObserver implements MessageObserver {
     if (this.state === 'envelope') {
       this.last = { ...this.current!, hex: this.hash!.digest('hex') };
       this.hash = undefined;
+      this.sink?.end();
     }
     this.state = 'tag';
   }
@@ -124,7 +172,7 @@ class EnvelopeDigestObserver implements MessageObserver {
  * worth it. The buffer may be a reused one: a digest kept for its last message
  * is dropped first, so it can never be taken for this one's bytes.
  */
-export function observeEnvelopeDigest(payload: Buffer): MessageObserver | undefined {
+export function observeEnvelopeDigest(payload: Buffer, sinks?: EnvelopeSinkFactory): MessageObserver | undefined {
   digests.delete(payload.buffer);
-  return payload.length >= OBSERVE_MIN_BYTES ? new EnvelopeDigestObserver() : undefined;
+  return payload.length >= OBSERVE_MIN_BYTES ? new EnvelopeDigestObserver(payload, sinks) : undefined;
 }

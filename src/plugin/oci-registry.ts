@@ -1,4 +1,4 @@
-import { childRepository, parseRepository, type Repository } from '../oci';
+import { childRepository, parseRepository, type Repository, type StreamedUpload } from '../oci';
 import { quoteInput } from '../util/safe-text';
 import { parseJsonObject, SchemaValidationError, validateAttachment, validateRegistration } from '../schema';
 import { buildAttestationArtifact } from './artifact';
@@ -8,6 +8,7 @@ import { attachReferrers } from './attach-referrers';
 import { DEFAULT_PREFIX, resolveAttachmentOptions, storedAttachmentOptions, type AttachmentOptions } from './attachment-options';
 import { perAttestationTarget, type ArtifactTarget } from './layouts/per-attestation';
 import { singleRepositoryTarget } from './layouts/single';
+import { takePrestagedLayer } from './layer-prestage';
 import { readStatement } from './statement';
 import type { ClientPool } from './client-pool';
 import { PluginInputError, StageError } from './errors';
@@ -81,8 +82,34 @@ export class OciRegistryPlugin {
     return this.checkAttachment(payload, repository);
   }
 
+  /**
+   * For a large envelope still arriving: starts its layer's upload from the
+   * request's settings, into the repository the layout names when that does
+   * not depend on the digest, else into the one Register proved it can push
+   * to (then mounted across). Undefined when the settings are not usable:
+   * Execute reports that, not this.
+   */
+  startLayerUpload(input: Omit<ExecuteInput, 'envelope'>, length: number): StreamedUpload | undefined {
+    try {
+      const { repository, options, username, password } = this.readSettings(input);
+      const staging =
+        options.layout === 'single' ? artifactTarget(repository, options, '0'.repeat(64)).repository : childRepository(repository, PUSH_CHECK_REPOSITORY);
+      return this.clients.get(repository.registry, { username, password }).startStreamedUpload(staging, length);
+    } catch {
+      return undefined;
+    }
+  }
+
   async execute(input: ExecuteInput, signal?: AbortSignal): Promise<PushResult> {
-    if (!input.envelope?.byteLength) throw new PluginInputError('the request has no attestation envelope');
+    const streamed = input.envelope?.byteLength ? takePrestagedLayer(input.envelope) : undefined;
+    try {
+      return await this.push(input, streamed, signal);
+    } finally {
+      streamed?.cancel('the Execute ended before the streamed upload was used'); // a no-op once finished
+    }
+  }
+
+  private readSettings(input: Omit<ExecuteInput, 'envelope'>) {
     if (!input.registrationConfiguration?.byteLength) {
       throw new PluginInputError('the request has no registration configuration');
     }
@@ -92,7 +119,12 @@ export class OciRegistryPlugin {
     const options = input.attachmentConfiguration?.byteLength
       ? readAttachmentConfiguration(input.attachmentConfiguration)
       : resolveAttachmentOptions({});
+    return { repository, options, username, password };
+  }
 
+  private async push(input: ExecuteInput, streamed: StreamedUpload | undefined, signal?: AbortSignal): Promise<PushResult> {
+    if (!input.envelope?.byteLength) throw new PluginInputError('the request has no attestation envelope');
+    const { repository, options, username, password } = this.readSettings(input);
     const started = performance.now();
     const parsed = parseEnvelope(input.envelope);
     const statement = readStatement(input.envelope, parsed);
@@ -103,7 +135,9 @@ export class OciRegistryPlugin {
     await staged('blob upload', repository.registry, () =>
       pushBoth(signal, (both) => [
         client.pushBlob(target, artifact.config.bytes, { signal: both, digest: artifact.config.descriptor.digest }),
-        client.pushBlob(target, artifact.layer.bytes, { signal: both, digest: artifact.layer.descriptor.digest }),
+        streamed
+          ? streamed.finish(target, artifact.layer.descriptor.digest, artifact.layer.bytes, both)
+          : client.pushBlob(target, artifact.layer.bytes, { signal: both, digest: artifact.layer.descriptor.digest }),
       ]),
     );
     const digest = await staged('manifest upload', repository.registry, () =>

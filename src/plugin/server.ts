@@ -19,6 +19,7 @@ import {
 import { ATTACHMENT_SCHEMA_TEXT, REGISTRATION_SCHEMA_TEXT } from '../schema';
 import { callSignal } from './call-signal';
 import { observeEnvelopeDigest } from './envelope-digest';
+import { layerPrestager } from './layer-prestage';
 import { ClientPool } from './client-pool';
 import { toPluginStatus, toServiceError } from './errors';
 import type { Logger } from './logger';
@@ -29,8 +30,8 @@ export { timeLimitsFromEnv } from '../oci';
 
 export interface FanoutServer {
   implementation: FanoutServiceServer;
-  /** For the gRPC server's message assembly: hashes large envelopes while they arrive. */
-  observeMessage: typeof observeEnvelopeDigest;
+  /** For the gRPC server's message assembly: hashes large envelopes, and starts their upload, while they arrive. */
+  observeMessage: (payload: Buffer) => ReturnType<typeof observeEnvelopeDigest>;
   close(): Promise<void>;
 }
 
@@ -67,6 +68,7 @@ export function createFanoutServer(options: FanoutServerOptions): FanoutServer {
     });
   const budgets = options.budgets ?? DEFAULT_CALL_BUDGETS;
   const plugin = new OciRegistryPlugin(clients, logger);
+  const prestager = layerPrestager((input, length) => plugin.startLayerUpload(input, length));
   // Built once: Describe must never fail (the host panics on a failed Describe).
   const description: DescribeResponse = {
     id: PLUGIN_ID,
@@ -146,7 +148,7 @@ export function createFanoutServer(options: FanoutServerOptions): FanoutServer {
 
   return {
     implementation,
-    observeMessage: observeEnvelopeDigest,
+    observeMessage: (payload) => observeEnvelopeDigest(payload, prestager),
     // Connections are shared by every client of the process: close them last.
     close: async () => {
       await clients.close();
