@@ -87,3 +87,56 @@ describe('the envelope digest computed on arrival', () => {
     expect(observeEnvelopeDigest(Buffer.alloc(OBSERVE_MIN_BYTES - 1))).toBeUndefined();
   });
 });
+
+describe('the envelope sink fed while the request arrives', () => {
+  const envelope = randomBytes(OBSERVE_MIN_BYTES + 777);
+
+  function feed(payload: Buffer, size: number) {
+    const events: string[] = [];
+    const written: Buffer[] = [];
+    let head: Buffer | undefined;
+    let completed: { buffer: ArrayBufferLike; byteOffset: number; byteLength: number } | undefined;
+    const observer = observeEnvelopeDigest(payload, {
+      start(h, length) {
+        head = Buffer.from(h);
+        events.push(`start ${length}`);
+        return {
+          write: (b) => written.push(b),
+          end: () => events.push('end'),
+          complete: (e) => {
+            completed = e;
+            events.push('complete');
+          },
+          abandon: () => events.push('abandon'),
+        };
+      },
+    })!;
+    for (let at = 0; at < payload.length; at += size) observer.chunk(payload.subarray(at, Math.min(payload.length, at + size)));
+    observer.done(payload);
+    return { events, written, head, completed };
+  }
+
+  it('gets the fields before the envelope, then its bytes in order, as views of the message', () => {
+    const payload = request(envelope);
+    const { events, written, head, completed } = feed(payload, 10_000);
+    expect(events).toEqual([`start ${envelope.length}`, 'end', 'complete']);
+    const opening = ExecuteRequest.decode(head!);
+    expect(Buffer.from(opening.registrationInfo!.configuration).toString()).toBe('{"repository":"r"}');
+    expect(opening.envelope.length).toBe(0);
+    expect(Buffer.concat(written).equals(envelope)).toBe(true);
+    expect(written.every((w) => w.buffer === payload.buffer)).toBe(true);
+    const decoded = ExecuteRequest.decode(payload).envelope;
+    expect(completed).toEqual({ buffer: decoded.buffer, byteOffset: decoded.byteOffset, byteLength: decoded.byteLength });
+  });
+
+  it('is abandoned when the rest of the message does not decode, or carries a second envelope', () => {
+    // A field after the envelope that claims more bytes than the message holds.
+    const overrun = Buffer.concat([request(envelope), Buffer.from([(5 << 3) | 2, 100]), randomBytes(10)]);
+    expect(feed(overrun, 65_536).events).toEqual([`start ${envelope.length}`, 'end', 'abandon']);
+    // A group (wire type 3), which this API never sends.
+    const group = Buffer.concat([request(envelope), Buffer.from([(5 << 3) | 3])]);
+    expect(feed(group, 65_536).events).toEqual([`start ${envelope.length}`, 'end', 'abandon']);
+    const twice = Buffer.concat([request(envelope), request(randomBytes(10))]);
+    expect(feed(twice, 65_536).events).toEqual([`start ${envelope.length}`, 'end', 'abandon']);
+  });
+});
