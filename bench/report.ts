@@ -64,7 +64,8 @@ export function notes(results: CaseResult[]): string[] {
       const c = d.cpuMsPerAttestation;
       out.push(
         `${tag}: CPU ms/attestation plugin path: plugin ${c.plugin.plugin} + host ${c.plugin.benchHost} + registry ${c.plugin.registry}; ` +
-          `floor: client ${c.floor.benchHost} + registry ${c.floor.registry}`,
+          `floor: client ${c.floor.benchHost} + registry ${c.floor.registry}` +
+          (c.peer ? `; @sigstore/oci: client ${c.peer.benchHost} + registry ${c.peer.registry}` : ''),
       );
     }
     if (d.grpcAndDecodeMs !== undefined) {

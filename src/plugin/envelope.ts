@@ -1,9 +1,11 @@
 /**
  * The check every envelope passes before it is stored: well-formed UTF-8
- * JSON, an object, and whether it has DSSE's shape. The parse is done once
- * and its DSSE fields are kept, so reading the statement (statement.ts) does
- * not find and copy the payload a second time.
+ * JSON, an object, and whether it has DSSE's shape. The bytes are walked
+ * once (json-outline.ts) and DSSE's fields kept, so reading the statement
+ * (statement.ts) does not find and copy the payload a second time.
  */
+import { outlineJson, stringValue } from './json-outline';
+
 export const DSSE_MEDIA_TYPE = 'application/vnd.dsse.envelope.v1+json';
 export const JSON_MEDIA_TYPE = 'application/json';
 
@@ -27,18 +29,12 @@ export function parseEnvelope(envelope: Uint8Array): ParsedEnvelope {
   if (envelope.byteLength === 0) throw new EnvelopeError('the envelope is empty');
   const buf = Buffer.from(envelope.buffer, envelope.byteOffset, envelope.byteLength);
   if (envelope.byteLength > FULL_PARSE_LIMIT) return { mediaType: sniffLargeEnvelope(buf) };
-  let value: unknown;
-  try {
-    value = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(buf));
-  } catch {
-    throw new EnvelopeError('the envelope is not valid JSON');
-  }
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
-    throw new EnvelopeError('the envelope must be a JSON object');
-  }
-  const { payloadType, payload, signatures } = value as Record<string, unknown>;
-  if (typeof payloadType === 'string' && typeof payload === 'string' && Array.isArray(signatures)) {
-    return { mediaType: DSSE_MEDIA_TYPE, payloadType, payload };
+  const outline = outlineJson(buf);
+  if (!outline.valid) throw new EnvelopeError('the envelope is not valid JSON');
+  if (!outline.object) throw new EnvelopeError('the envelope must be a JSON object');
+  const [payloadType, payload, signatures] = ['payloadType', 'payload', 'signatures'].map((key) => outline.members.get(key));
+  if (payloadType?.kind === 'string' && payload?.kind === 'string' && signatures?.kind === 'array') {
+    return { mediaType: DSSE_MEDIA_TYPE, payloadType: stringValue(buf, payloadType), payload: stringValue(buf, payload) };
   }
   return { mediaType: JSON_MEDIA_TYPE };
 }
