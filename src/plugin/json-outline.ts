@@ -42,7 +42,7 @@ export function outlineJson(bytes: Buffer): JsonOutline {
   const n = bytes.length;
   // TextDecoder drops one leading byte-order mark.
   let i = n >= 3 && bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf ? 3 : 0;
-  const stack: number[] = [];
+  const stack = new ContainerStack();
   const topIsObject = bytes[skipSpace(bytes, i)] === OPEN_OBJECT;
   let finder: StopFinder | undefined;
   const stops = (): StopFinder => (finder ??= new StopFinder(bytes));
@@ -63,7 +63,7 @@ export function outlineJson(bytes: Buffer): JsonOutline {
         kind = c === OPEN_OBJECT ? 'object' : 'array';
       } else {
         stack.push(c === OPEN_OBJECT ? IN_OBJECT : IN_ARRAY);
-        if (stack.length === 2) memberStart = start;
+        if (stack.depth === 2) memberStart = start;
         if (c === OPEN_OBJECT) {
           i = readKey(bytes, i);
           if (i < 0) return { valid: false };
@@ -82,13 +82,13 @@ export function outlineJson(bytes: Buffer): JsonOutline {
       kind = 'literal';
     }
     if (i < 0) return { valid: false };
-    if (stack.length === 1) record(kind, start, i);
+    if (stack.depth === 1) record(kind, start, i);
 
     // After a value: commas, closing brackets, or the end of the text.
     for (;;) {
       i = skipSpace(bytes, i);
-      if (stack.length === 0) return i !== n ? { valid: false } : topIsObject ? { valid: true, object: true, members } : { valid: true, object: false };
-      const inside = stack[stack.length - 1];
+      if (stack.depth === 0) return i !== n ? { valid: false } : topIsObject ? { valid: true, object: true, members } : { valid: true, object: false };
+      const inside = stack.top();
       const ch = bytes[i];
       if (ch === 0x2c /* , */) {
         i = skipSpace(bytes, i + 1);
@@ -101,7 +101,7 @@ export function outlineJson(bytes: Buffer): JsonOutline {
       if (ch !== (inside === IN_OBJECT ? CLOSE_OBJECT : CLOSE_ARRAY)) return { valid: false };
       stack.pop();
       i++;
-      if (stack.length === 1) record(inside === IN_OBJECT ? 'object' : 'array', memberStart, i);
+      if (stack.depth === 1) record(inside === IN_OBJECT ? 'object' : 'array', memberStart, i);
     }
   }
 
@@ -116,7 +116,7 @@ export function outlineJson(bytes: Buffer): JsonOutline {
     const end = skipString(b, at, stops);
     if (end < 0) return -1;
     // Only the top object's keys are wanted; deeper ones are just checked.
-    if (stack.length === 1) memberKey = stringValue(b, { kind: 'string', start: at, end, escaped: lastStringEscaped });
+    if (stack.depth === 1) memberKey = stringValue(b, { kind: 'string', start: at, end, escaped: lastStringEscaped });
     const colon = skipSpace(b, end);
     return b[colon] === 0x3a ? colon + 1 : -1;
   }
@@ -128,6 +128,29 @@ export function stringValue(bytes: Buffer, span: MemberSpan): string {
   // ASCII (base64, media types) copies straight into a one-byte string.
   const inner = bytes.subarray(span.start + 1, span.end - 1);
   return inner.toString(isAscii(inner) ? 'latin1' : 'utf8');
+}
+
+/** Open containers, a byte each: deeply nested input costs its depth in bytes, not in array slots. */
+class ContainerStack {
+  depth = 0;
+  private kinds = new Uint8Array(64);
+
+  push(kind: number): void {
+    if (this.depth === this.kinds.length) {
+      const grown = new Uint8Array(this.kinds.length * 2);
+      grown.set(this.kinds);
+      this.kinds = grown;
+    }
+    this.kinds[this.depth++] = kind;
+  }
+
+  pop(): void {
+    this.depth--;
+  }
+
+  top(): number {
+    return this.kinds[this.depth - 1]!;
+  }
 }
 
 let lastStringEscaped = false;
