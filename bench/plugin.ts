@@ -134,6 +134,19 @@ export function resetPeakRss(pid: number): boolean {
   return m.hwm <= m.rss * 1.05;
 }
 
+/**
+ * Runs `work` and adds each process's CPU time over it to `into` (ms). A
+ * process with no pid (not running on this side) adds nothing.
+ */
+export async function addCpuOf<K extends string, T>(pids: Record<K, number | undefined>, into: Record<K, number>, work: () => Promise<T>): Promise<T> {
+  const read = (pid: number | undefined): number => (pid === undefined ? 0 : cpuMs(pid));
+  const keys = Object.keys(pids) as K[];
+  const before = keys.map((k) => read(pids[k]));
+  const result = await work();
+  keys.forEach((k, i) => (into[k] += read(pids[k]) - before[i]!));
+  return result;
+}
+
 /** User + system CPU time of a live process so far, in ms (from /proc/<pid>/stat, clock ticks of 10 ms). */
 export function cpuMs(pid: number): number {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');

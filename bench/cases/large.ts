@@ -10,7 +10,7 @@ import { assertNoFailures, drive, type DriveResult } from '../drive';
 import { makeDistinct, makeEnvelopes } from '../envelopes';
 import { Floor } from '../floor';
 import { DRIVER_LABEL, GoHostDriver } from '../gohost-driver';
-import { cpuMs, startBenchPlugin, type BenchPlugin } from '../plugin';
+import { addCpuOf, startBenchPlugin, type BenchPlugin } from '../plugin';
 import type { BenchMode } from '../registry';
 import { SigstorePeer } from '../sigstore-peer';
 import { round, summarize } from '../stats';
@@ -45,17 +45,15 @@ export async function largeTimeCase(ctx: BenchContext, mode: BenchMode, spec: La
     };
     // CPU per Execute of each process, as in the throughput case: at 1 MiB c=4
     // the 2 cores are saturated, and this is what sets the ratio.
-    const cpu = { plugin: { plugin: 0, bench: 0, registry: 0 }, floor: { bench: 0, registry: 0 }, peer: { bench: 0, registry: 0 } };
-    const counted = async (side: LargeSide, count: number): Promise<DriveResult> => {
-      const pluginPid = goHost ? goHost.pids.plugin : bp!.plugin.pid;
-      const benchPid = side === 'plugin' && goHost ? goHost.pids.host : process.pid;
-      const read = () => ({ plugin: side === 'plugin' && pluginPid ? cpuMs(pluginPid) : 0, bench: cpuMs(benchPid), registry: cpuMs(r.reg.pid) });
-      const before = read();
-      const d = await run(side, count);
-      const after = read();
-      const into = cpu[side] as Record<string, number>;
-      for (const k of Object.keys(into)) into[k]! += after[k as keyof typeof after] - before[k as keyof typeof before];
-      return d;
+    const cpu = { plugin: { plugin: 0, bench: 0, registry: 0 }, floor: { plugin: 0, bench: 0, registry: 0 }, peer: { plugin: 0, bench: 0, registry: 0 } };
+    const counted = (side: LargeSide, count: number): Promise<DriveResult> => {
+      const onPlugin = side === 'plugin';
+      const pids = {
+        plugin: onPlugin ? (goHost ? goHost.pids.plugin : bp!.plugin.pid) : undefined,
+        bench: onPlugin && goHost ? goHost.pids.host : process.pid,
+        registry: r.reg.pid,
+      };
+      return addCpuOf(pids, cpu[side], () => run(side, count));
     };
     const sides: LargeSide[] = ['plugin', 'floor', 'peer'];
     // Untimed: connections, tokens and V8's code for each side's large-envelope path.

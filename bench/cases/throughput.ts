@@ -7,7 +7,7 @@
 import { assertNoFailures, drive, type DriveResult } from '../drive';
 import { makeEnvelopes } from '../envelopes';
 import { DRIVER_LABEL, type Side } from '../gohost-driver';
-import { cpuMs } from '../plugin';
+import { addCpuOf } from '../plugin';
 import type { BenchMode } from '../registry';
 import { round, summarize } from '../stats';
 import { startSides } from '../sides';
@@ -63,20 +63,14 @@ export async function throughputCase(ctx: BenchContext, mode: BenchMode, concurr
     const pidsOf = (side: Side): { plugin: number | undefined; bench: number } =>
       side === 'gohost' ? { plugin: goHost!.pids.plugin, bench: goHost!.pids.host } : { plugin: bp.plugin.pid, bench: process.pid };
     const measured = async (side: Side, part: 0 | 1): Promise<void> => {
-      const pids = pidsOf(side);
-      const read = (): CpuTotals => ({
-        plugin: side === 'floor' || pids.plugin === undefined ? 0 : cpuMs(pids.plugin),
-        bench: cpuMs(pids.bench),
-        registry: cpuMs(r.reg.pid),
-      });
-      const before = read();
+      const { plugin, bench } = pidsOf(side);
+      const pids = { plugin: side === 'floor' ? undefined : plugin, bench, registry: r.reg.pid };
       const size = part === 0 ? half : count - half;
-      const d =
+      const d = await addCpuOf(pids, cpu[side], () =>
         side === 'gohost'
-          ? await goHost!.execute(size, concurrency, envelopeBytes)
-          : await drive(envs[side].slice(part * half, part * half + size), concurrency, side === 'plugin' ? execute : floorPush);
-      const after = read();
-      for (const k of ['plugin', 'bench', 'registry'] as const) cpu[side][k] += after[k] - before[k];
+          ? goHost!.execute(size, concurrency, envelopeBytes)
+          : drive(envs[side].slice(part * half, part * half + size), concurrency, side === 'plugin' ? execute : floorPush),
+      );
       runs[side].push(d);
     };
     // Halves ordered so drift hits every side alike: F P G G P F.

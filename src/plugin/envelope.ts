@@ -4,7 +4,7 @@
  * once (json-outline.ts) and DSSE's fields kept, so reading the statement
  * (statement.ts) does not find and copy the payload a second time.
  */
-import { outlineJson, stringValue } from './json-outline';
+import { isJsonSpace, outlineJson, stringValue } from './json-outline';
 
 export const DSSE_MEDIA_TYPE = 'application/vnd.dsse.envelope.v1+json';
 export const JSON_MEDIA_TYPE = 'application/json';
@@ -57,6 +57,6 @@ function sniffLargeEnvelope(buf: Buffer): string {
 
 function firstNonSpace(buf: Buffer, from: number, step: 1 | -1): number {
   let i = from;
-  while (i >= 0 && i < buf.length && (buf[i] === 0x20 || buf[i] === 0x0a || buf[i] === 0x0d || buf[i] === 0x09)) i += step;
+  while (i >= 0 && i < buf.length && isJsonSpace(buf[i])) i += step;
   return i;
 }

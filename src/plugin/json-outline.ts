@@ -48,14 +48,12 @@ export function outlineJson(bytes: Buffer): JsonOutline {
   const stops = (): StopFinder => (finder ??= new StopFinder(bytes));
   let memberKey: string | undefined;
   let memberStart = 0;
-  let escaped = false;
 
   value: for (;;) {
     i = skipSpace(bytes, i);
     const c = bytes[i];
     const start = i;
     let kind: MemberKind;
-    escaped = false;
     if (c === OPEN_OBJECT || c === OPEN_ARRAY) {
       i = skipSpace(bytes, i + 1);
       if (bytes[i] === (c === OPEN_OBJECT ? CLOSE_OBJECT : CLOSE_ARRAY)) {
@@ -72,7 +70,6 @@ export function outlineJson(bytes: Buffer): JsonOutline {
       }
     } else if (c === QUOTE) {
       i = skipString(bytes, i, stops);
-      escaped = lastStringEscaped;
       kind = 'string';
     } else if (c === 0x2d || (c !== undefined && c >= 0x30 && c <= 0x39)) {
       i = skipNumber(bytes, i);
@@ -105,8 +102,9 @@ export function outlineJson(bytes: Buffer): JsonOutline {
     }
   }
 
+  /** Called right after the value's last byte: for a string, lastStringEscaped is still its own. */
   function record(kind: MemberKind, start: number, end: number): void {
-    if (memberKey !== undefined) members.set(memberKey, { kind, start, end, escaped: kind === 'string' && escaped });
+    if (memberKey !== undefined) members.set(memberKey, { kind, start, end, escaped: kind === 'string' && lastStringEscaped });
     memberKey = undefined;
   }
 
@@ -247,11 +245,12 @@ function skipLiteral(b: Buffer, at: number): number {
 }
 
 /** JSON's whitespace: space, tab, line feed, carriage return. */
+export function isJsonSpace(c: number | undefined): boolean {
+  return c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09;
+}
+
 function skipSpace(b: Buffer, at: number): number {
   let j = at;
-  for (;;) {
-    const c = b[j];
-    if (c !== 0x20 && c !== 0x0a && c !== 0x0d && c !== 0x09) return j;
-    j++;
-  }
+  while (isJsonSpace(b[j])) j++;
+  return j;
 }

@@ -4,6 +4,7 @@
  * `undefined` (the envelope is still stored; it just gets no labels).
  */
 import type { ParsedEnvelope } from './envelope';
+import { isJsonSpace } from './json-outline';
 
 export interface StatementSubject {
   name: string;
@@ -62,10 +63,10 @@ function stringField(buf: Buffer, key: string): string | undefined {
   let at = buf.indexOf(needle);
   while (at !== -1) {
     let i = at + needle.length;
-    while (isSpace(buf[i])) i++;
+    while (isJsonSpace(buf[i])) i++;
     if (buf[i] === 0x3a /* : */) {
       i++;
-      while (isSpace(buf[i])) i++;
+      while (isJsonSpace(buf[i])) i++;
       if (buf[i] !== 0x22 /* " */) return undefined;
       const end = buf.indexOf(0x22, i + 1);
       if (end === -1) return undefined;
@@ -77,13 +78,10 @@ function stringField(buf: Buffer, key: string): string | undefined {
   return undefined;
 }
 
-function isSpace(b: number | undefined): boolean {
-  return b === 0x20 || b === 0x0a || b === 0x0d || b === 0x09;
-}
 
 function firstNonSpace(buf: Buffer): number {
   let i = 0;
-  while (i < buf.length && isSpace(buf[i])) i++;
+  while (i < buf.length && isJsonSpace(buf[i])) i++;
   return i;
 }
 
