@@ -35,6 +35,7 @@ import { createInterface } from 'node:readline';
 import { freePort, LOOPBACK } from './ports';
 import { createTestCa, type TestCa } from './tls-ca';
 import { startTokenServer, type TokenServer, type TokenServerOptions } from './token-server';
+import { startTokenServerProcess } from './token-server-process';
 
 export type DistributionMode = 'anonymous' | 'basic' | 'token' | 'tls';
 
@@ -54,8 +55,11 @@ export interface StartDistributionOptions {
   ca?: TestCa;
   /** 'tmpfs' (default when /dev/shm is writable) avoids distribution's fsync cost. */
   storage?: 'tmpfs' | 'disk';
-  /** Token mode: passed to startTokenServer (users come from `users`). */
-  tokenServer?: Omit<TokenServerOptions, 'users'>;
+  /**
+   * Token mode: passed to startTokenServer (users come from `users`). With
+   * `ownProcess`, the token server runs in a child process (token-server-process.ts).
+   */
+  tokenServer?: Omit<TokenServerOptions, 'users'> & { ownProcess?: boolean };
   /** Deep-merged into the generated distribution config. */
   config?: Record<string, unknown>;
   logLevel?: 'error' | 'warn' | 'info' | 'debug';
@@ -254,7 +258,8 @@ export async function startDistribution(options: StartDistributionOptions): Prom
       await writeFile(path, lines.join('\n') + '\n', { mode: 0o600 });
       base.auth = { htpasswd: { realm: 'test-registry', path } };
     } else if (auth === 'token') {
-      tokenServer = await startTokenServer({ ...options.tokenServer, users });
+      const { ownProcess, ...tokenOptions } = options.tokenServer ?? {};
+      tokenServer = await (ownProcess ? startTokenServerProcess : startTokenServer)({ ...tokenOptions, users });
       base.auth = {
         token: {
           realm: tokenServer.realm,

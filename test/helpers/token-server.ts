@@ -42,6 +42,8 @@ export interface TokenServerOptions {
   issuer?: string;
   /** Token lifetime in seconds. distribution adds 60 s of leeway past `exp`. */
   expiresIn?: number;
+  /** Called with each request's record once its answer is sent (token-server-process.ts forwards them). */
+  onAnswered?: (record: TokenRequestRecord) => void;
 }
 
 /** One access grant, exactly as it appears in the JWT `access` claim. */
@@ -224,6 +226,7 @@ export async function startTokenServer(options: TokenServerOptions = {}): Promis
       injected: false,
     };
     requests.push(rec);
+    if (options.onAnswered) res.once('close', () => options.onAnswered!(rec));
     const reply = (status: number, body: unknown, headers?: Record<string, string>): void => {
       rec.status = status;
       sendJson(res, status, body, headers);

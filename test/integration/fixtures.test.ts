@@ -349,6 +349,48 @@ describeReg('distribution: token', () => {
   });
 });
 
+describeReg('distribution: token server in its own process (the benchmark\'s)', () => {
+  let reg: Distribution;
+  beforeAll(async () => {
+    reg = await start('token-own-process', { mode: 'token', tokenServer: { ownProcess: true } });
+  });
+
+  it('issues tokens distribution accepts, grants per user, and records each answer here without secrets', async () => {
+    const ts = reg.tokenServer!;
+    const tokenFor = async (user: string): Promise<string> => {
+      const u = new URL(ts.realm);
+      u.searchParams.set('service', ts.service);
+      u.searchParams.set('scope', 'repository:fixtures/own-process:pull,push');
+      const res = await request(u, { dispatcher, headers: { authorization: basic(user, reg.users[user].password) } });
+      expect(res.statusCode).toBe(200);
+      return String(((await res.body.json()) as { token: unknown }).token);
+    };
+    const pusher = { base: reg.url, dispatcher, headers: { authorization: `Bearer ${await tokenFor('pusher')}` } };
+    const a = makeArtifact();
+    await pushArtifact(pusher, 'fixtures/own-process', 'v1', a);
+    const reader = { base: reg.url, dispatcher, headers: { authorization: `Bearer ${await tokenFor('reader')}` } };
+    expect((await call(reader, 'POST', '/v2/fixtures/own-process/blobs/uploads/')).status).toBe(401);
+
+    // Records cross over IPC after each answer: wait for both.
+    const deadline = Date.now() + 5000;
+    while (ts.requests.length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    expect(ts.requests.map((r) => [r.username, r.status, r.granted[0]?.actions])).toEqual([
+      ['pusher', 200, ['pull', 'push']],
+      ['reader', 200, ['pull']],
+    ]);
+    const dump = JSON.stringify(ts.requests);
+    for (const { password } of Object.values(reg.users)) expect(dump).not.toContain(password);
+    // Fault injection would race the IPC channel: refused, not silently late.
+    expect(() => ts.failNext(1)).toThrow(/in-process token server/);
+  });
+
+  it('stops its process on close', async () => {
+    const ts = reg.tokenServer!;
+    await ts.close();
+    await expect(request(ts.realm, { dispatcher: new Agent() })).rejects.toThrow();
+  });
+});
+
 describeReg('distribution: tls', () => {
   let reg: Distribution;
   let tlsDispatcher: Agent;
