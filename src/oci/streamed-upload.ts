@@ -23,6 +23,14 @@ import { commitUpload, pushBlob } from './upload';
 
 export type StreamedOutcome = 'streamed' | EnsureOutcome;
 
+/**
+ * Adjacent views of one buffer are handed to the PATCH as one piece of up to
+ * this size. Bytes arrive as 16 KiB HTTP/2 frames: passed on one by one, a
+ * 64 MiB envelope made 4,096 stream pushes and socket writes, and cost the
+ * plugin 50-110 ms of CPU instead of 30-40 ms (measured, in-process).
+ */
+export const STREAM_PIECE_BYTES = 1024 * 1024;
+
 export class StreamedUpload {
   private readonly body = new Readable({ read: () => undefined });
   private readonly stop = new AbortController();
@@ -30,6 +38,8 @@ export class StreamedUpload {
   /** The session's latest Location, once the POST has answered. */
   private location: UploadTarget | undefined;
   private received = 0;
+  /** Written bytes not yet handed to the body: adjacent views merged (no copy). */
+  private piece: Uint8Array | undefined;
   private idle: NodeJS.Timeout | undefined;
   private settled = false;
 
@@ -60,8 +70,20 @@ export class StreamedUpload {
     if (this.settled || bytes.byteLength === 0) return;
     this.received += bytes.byteLength;
     if (this.received > this.length) return this.cancel('more bytes than announced');
-    this.body.push(bytes);
+    const p = this.piece;
+    if (p && p.buffer === bytes.buffer && p.byteOffset + p.byteLength === bytes.byteOffset) {
+      this.piece = new Uint8Array(p.buffer, p.byteOffset, p.byteLength + bytes.byteLength);
+    } else {
+      this.flushPiece();
+      this.piece = bytes;
+    }
+    if (this.piece.byteLength >= STREAM_PIECE_BYTES) this.flushPiece();
     this.armIdle();
+  }
+
+  private flushPiece(): void {
+    if (this.piece) this.body.push(this.piece);
+    this.piece = undefined;
   }
 
   /** All bytes written: the PATCH can complete. */
@@ -69,6 +91,7 @@ export class StreamedUpload {
     if (this.settled) return;
     if (this.received !== this.length) return this.cancel('fewer bytes than announced');
     clearTimeout(this.idle);
+    this.flushPiece();
     this.body.push(null);
   }
 
@@ -116,6 +139,7 @@ export class StreamedUpload {
     if (this.settled) return;
     this.settled = true;
     clearTimeout(this.idle);
+    this.piece = undefined;
     if (reason) {
       this.stop.abort(reason);
       this.body.destroy(reason);
