@@ -5,6 +5,8 @@ export interface DriveResult {
   latencies: number[];
   failures: string[];
   elapsedMs: number;
+  /** CPU the driving process spent before the clock (the Go host building its envelopes): not the host's share. */
+  setupCpuMs?: number;
 }
 
 export async function drive(

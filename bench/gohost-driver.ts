@@ -88,8 +88,8 @@ export class GoHostDriver {
     this.child.stdin.write(`execute ${count} ${concurrency} ${bytes}\n`);
     const line = await this.reply(600_000);
     if (!line || line === 'ready') throw new Error(`Go host gave no result (${line ?? 'exited'})`);
-    const r = JSON.parse(line) as { latenciesMs: number[]; failures: string[]; elapsedMs: number };
-    return { latencies: r.latenciesMs, failures: r.failures, elapsedMs: r.elapsedMs };
+    const r = JSON.parse(line) as { latenciesMs: number[]; failures: string[]; elapsedMs: number; setupCpuMs?: number };
+    return { latencies: r.latenciesMs, failures: r.failures, elapsedMs: r.elapsedMs, setupCpuMs: r.setupCpuMs ?? 0 };
   }
 
   async stop(): Promise<void> {

@@ -136,14 +136,22 @@ export function resetPeakRss(pid: number): boolean {
 
 /**
  * Runs `work` and adds each process's CPU time over it to `into` (ms). A
- * process with no pid (not running on this side) adds nothing.
+ * process with no pid (not running on this side) adds nothing. `bench` is
+ * the driving process: CPU it reports as spent before its clock (setupCpuMs,
+ * the Go host building its envelopes) is taken out again.
  */
-export async function addCpuOf<K extends string, T>(pids: Record<K, number | undefined>, into: Record<K, number>, work: () => Promise<T>): Promise<T> {
+export async function addCpuOf<K extends string, T extends { setupCpuMs?: number }>(
+  pids: Record<K | 'bench', number | undefined>,
+  into: Record<K | 'bench', number>,
+  work: () => Promise<T>,
+): Promise<T> {
   const read = (pid: number | undefined): number => (pid === undefined ? 0 : cpuMs(pid));
-  const keys = Object.keys(pids) as K[];
+  const keys = Object.keys(pids) as Array<K | 'bench'>;
   const before = keys.map((k) => read(pids[k]));
   const result = await work();
   keys.forEach((k, i) => (into[k] += read(pids[k]) - before[i]!));
+  // The driver's own preparation (building envelopes before its clock) is not the client's share.
+  into.bench -= result.setupCpuMs ?? 0;
   return result;
 }
 
