@@ -387,7 +387,10 @@ describeReg('distribution: token server in its own process (the benchmark\'s)', 
   it('stops its process on close', async () => {
     const ts = reg.tokenServer!;
     await ts.close();
-    await expect(request(ts.realm, { dispatcher: new Agent() })).rejects.toThrow();
+    // A fresh agent: a kept-alive socket from the earlier test must not answer for the closed server.
+    const fresh = new Agent();
+    stops.push(() => fresh.close());
+    await expect(request(ts.realm, { dispatcher: fresh })).rejects.toThrow();
   });
 });
 
