@@ -22,7 +22,12 @@ export interface ParsedEnvelope {
   mediaType: string;
   /** DSSE's fields, when the envelope was parsed in full and has them as strings. */
   payloadType?: string;
-  payload?: string;
+  /**
+   * The payload's base64 text as bytes: a view of the envelope when the JSON
+   * string has no escapes (the usual case), else its unescaped copy. Never a
+   * string: see base64-text.ts for what a string of it costs.
+   */
+  payload?: Buffer;
 }
 
 export function parseEnvelope(envelope: Uint8Array): ParsedEnvelope {
@@ -34,7 +39,8 @@ export function parseEnvelope(envelope: Uint8Array): ParsedEnvelope {
   if (!outline.object) throw new EnvelopeError('the envelope must be a JSON object');
   const [payloadType, payload, signatures] = ['payloadType', 'payload', 'signatures'].map((key) => outline.members.get(key));
   if (payloadType?.kind === 'string' && payload?.kind === 'string' && signatures?.kind === 'array') {
-    return { mediaType: DSSE_MEDIA_TYPE, payloadType: stringValue(buf, payloadType), payload: stringValue(buf, payload) };
+    const text = payload.escaped ? Buffer.from(stringValue(buf, payload), 'utf8') : buf.subarray(payload.start + 1, payload.end - 1);
+    return { mediaType: DSSE_MEDIA_TYPE, payloadType: stringValue(buf, payloadType), payload: text };
   }
   return { mediaType: JSON_MEDIA_TYPE };
 }

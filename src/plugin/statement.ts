@@ -3,6 +3,7 @@
  * uses to label and attach the artifact. Anything unreadable yields
  * `undefined` (the envelope is still stored; it just gets no labels).
  */
+import { decodeBase64Text } from './base64-text';
 import type { ParsedEnvelope } from './envelope';
 import { isJsonSpace } from './json-outline';
 
@@ -32,12 +33,13 @@ const STATEMENT_PARSE_LIMIT = 8 * 1024 * 1024;
 export function readStatement(envelope: Uint8Array, parsed?: ParsedEnvelope): Statement | undefined {
   if (envelope.byteLength > STATEMENT_PARSE_LIMIT) return undefined;
   const buf = Buffer.from(envelope.buffer, envelope.byteOffset, envelope.byteLength);
-  const fields = parsed ?? { payloadType: stringField(buf, 'payloadType'), payload: stringField(buf, 'payload') };
+  const fields = parsed ?? { payloadType: stringField(buf, 'payloadType')?.toString('latin1'), payload: stringField(buf, 'payload') };
   if (fields.payloadType !== IN_TOTO_PAYLOAD_TYPE) return undefined;
   const payload = fields.payload;
   if (payload === undefined) return undefined;
-  const decoded = Buffer.from(payload, 'base64');
-  if (decoded[firstNonSpace(decoded)] !== 0x7b /* { */) return undefined;
+  // A payload that does not start like a JSON object is not decoded further.
+  const decoded = decodeBase64Text(payload, startsLikeObject);
+  if (decoded === undefined || !startsLikeObject(decoded)) return undefined;
   const statement = parseObject(decoded.toString('utf8'));
   if (!statement) return undefined;
   // Both the JSON (`predicateType`) and protobuf (`predicate_type`) spellings occur in Chainloop's data.
@@ -51,14 +53,20 @@ export function readStatement(envelope: Uint8Array, parsed?: ParsedEnvelope): St
   };
 }
 
+/** The first byte that is not JSON space is `{`, or all of `decoded` is space so far. */
+function startsLikeObject(decoded: Buffer): boolean {
+  const i = firstNonSpace(decoded);
+  return i === decoded.length || decoded[i] === 0x7b /* { */;
+}
+
 /**
- * The value of a top-level `"key": "<string>"` of a DSSE envelope. Inside JSON
+ * The bytes of a top-level `"key": "<string>"` of a DSSE envelope (a view). Inside JSON
  * strings a quote is always escaped, so `"key"` followed by `:` only occurs as
  * a key; DSSE has no nested object with these keys. Returns undefined when
  * the value is not a plain string (escapes are not expected in base64 or a
  * media type, and are refused).
  */
-function stringField(buf: Buffer, key: string): string | undefined {
+function stringField(buf: Buffer, key: string): Buffer | undefined {
   const needle = `"${key}"`;
   let at = buf.indexOf(needle);
   while (at !== -1) {
@@ -70,8 +78,8 @@ function stringField(buf: Buffer, key: string): string | undefined {
       if (buf[i] !== 0x22 /* " */) return undefined;
       const end = buf.indexOf(0x22, i + 1);
       if (end === -1) return undefined;
-      const value = buf.toString('latin1', i + 1, end);
-      return value.includes('\\') ? undefined : value;
+      const value = buf.subarray(i + 1, end);
+      return value.includes(0x5c /* \\ */) ? undefined : value;
     }
     at = buf.indexOf(needle, at + 1);
   }

@@ -65,6 +65,13 @@ describe('the statement read from the parsed envelope', () => {
     },
   );
 
+  it('keeps the payload as a view of the envelope, not a copy', () => {
+    const envelope = fixture('chainloop-envelope-sbom.json');
+    const parsed = parseEnvelope(envelope);
+    expect(parsed.payload?.buffer).toBe(envelope.buffer);
+    expect(parsed.payload?.toString('latin1')).toBe(JSON.parse(envelope.toString()).payload);
+  });
+
   it('understands JSON escapes the in-place reader refuses (a base64 "/" written as "\\/")', () => {
     const statement = Buffer.from(JSON.stringify({ _type: 'x', predicateType: 'p/q', note: '???>>>' })).toString('base64');
     expect(statement).toContain('/');

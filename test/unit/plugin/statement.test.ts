@@ -30,6 +30,19 @@ describe('readStatement', () => {
     expect(readStatement(Buffer.from('{"payloadType":"application\\/vnd.in-toto+json","payload":"e30=","signatures":[]}'))).toBeUndefined();
   });
 
+  it('reads a statement longer than one decoding slice, and refuses a long payload that is not JSON', () => {
+    const note = 'x'.repeat(300_000);
+    const s = readStatement(envelopeOf({ predicateType: 'p/big', subject: [], predicate: { metadata: { name: 'n' }, note } }));
+    expect(s?.predicateType).toBe('p/big');
+    expect(s?.predicate.note).toBe(note);
+    const notJson = Buffer.from(JSON.stringify({ payloadType: 'application/vnd.in-toto+json', payload: Buffer.alloc(300_000, 0x41).toString('base64'), signatures: [] }));
+    expect(readStatement(notJson)).toBeUndefined();
+    // Leading space longer than the first slice is skipped, as JSON.parse does.
+    const spaced = Buffer.from(`${' '.repeat(70_000)}{"predicateType":"p/s"}`).toString('base64');
+    const envelope = Buffer.from(JSON.stringify({ payloadType: 'application/vnd.in-toto+json', payload: spaced, signatures: [] }));
+    expect(readStatement(envelope)?.predicateType).toBe('p/s');
+  });
+
   it('drops malformed subjects', () => {
     const s = readStatement(envelopeOf({ subject: [{ name: 'a' }, 5, { name: 'b', digest: { sha256: 'x', n: 1 } }], predicate: [] }));
     expect(s?.subjects).toEqual([{ name: 'b', digest: { sha256: 'x' }, annotations: {} }]);
