@@ -57,7 +57,9 @@ export async function largeTimeCase(ctx: BenchContext, mode: BenchMode, spec: La
     };
     const sides: LargeSide[] = ['plugin', 'floor', 'peer'];
     // Untimed: connections, tokens and V8's code for each side's large-envelope path.
-    for (const side of sides) assertNoFailures(`${side} warm-up`, await run(side, Math.min(batch, Math.max(c, 2))));
+    for (const side of sides) {
+      for (let left = spec.warmup; left > 0; left -= batch) assertNoFailures(`${side} warm-up`, await run(side, Math.min(batch, left)));
+    }
     const samples: Record<LargeSide, number[]> = { plugin: [], floor: [], peer: [] };
     for (let done = 0, b = 0; done < perSide; done += batch, b++) {
       const size = Math.min(batch, perSide - done);
