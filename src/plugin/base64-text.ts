@@ -3,7 +3,7 @@
  * the whole text. Node 20 decodes base64 only from strings, and a string of a
  * 1 MiB payload is an external string: cheap to make, but it counts as
  * external memory and lives until a full GC. Measured in the plugin under the
- * Go host, 1 MiB Executes at c=4: 12.1-13.6 ms of CPU with that string,
+ * Go host, 1 MiB Executes at c=4 (A/B runs): 12.1-15.4 ms of CPU with that string,
  * 8.9-10.6 ms without it, most of the difference in V8's GC threads.
  *
  * The text goes through in slices of BASE64_SLICE_CHARS, each a short-lived
