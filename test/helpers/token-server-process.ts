@@ -8,10 +8,27 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import type { TokenRequestRecord, TokenServer, TokenServerOptions } from './token-server';
+import type { TokenRequestRecord, TokenServer, TokenServerOptions, TokenUser } from './token-server';
 
 /** Users as they cross IPC: a RegExp becomes its source and flags. */
 export type PortableUsers = Record<string, { password: string; actions: string[]; repositories?: { source: string; flags: string } }>;
+
+export function toPortableUsers(users: Record<string, TokenUser>): PortableUsers {
+  const out: PortableUsers = {};
+  for (const [name, u] of Object.entries(users)) {
+    out[name] = { password: u.password, actions: u.actions, ...(u.repositories ? { repositories: { source: u.repositories.source, flags: u.repositories.flags } } : {}) };
+  }
+  return out;
+}
+
+/** The inverse of toPortableUsers, in the child. */
+export function fromPortableUsers(portable: PortableUsers): Record<string, TokenUser> {
+  const out: Record<string, TokenUser> = {};
+  for (const [name, u] of Object.entries(portable)) {
+    out[name] = { password: u.password, actions: u.actions, ...(u.repositories ? { repositories: new RegExp(u.repositories.source, u.repositories.flags) } : {}) };
+  }
+  return out;
+}
 
 export type ParentMessage =
   | { type: 'start'; options: Omit<TokenServerOptions, 'users' | 'onAnswered'> & { users: PortableUsers } }
@@ -57,10 +74,6 @@ function bundledChildEntry(): string {
 
 export async function startTokenServerProcess(options: TokenServerOptions = {}): Promise<TokenServer> {
   const { users = {}, onAnswered, ...rest } = options;
-  const portable: PortableUsers = {};
-  for (const [name, u] of Object.entries(users)) {
-    portable[name] = { password: u.password, actions: u.actions, ...(u.repositories ? { repositories: { source: u.repositories.source, flags: u.repositories.flags } } : {}) };
-  }
   const child: ChildProcess = fork(bundledChildEntry(), [], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'], execArgv: [] });
   const requests: TokenRequestRecord[] = [];
   const send = (m: ParentMessage): void => {
@@ -84,7 +97,7 @@ export async function startTokenServerProcess(options: TokenServerOptions = {}):
       clearTimeout(timer);
       reject(new Error(`the token server process exited (${code}) before it started`));
     });
-    send({ type: 'start', options: { ...rest, users: portable } });
+    send({ type: 'start', options: { ...rest, users: toPortableUsers(users) } });
   }).catch((e: unknown) => {
     child.kill('SIGKILL');
     throw e;
