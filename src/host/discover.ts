@@ -25,7 +25,8 @@ export interface DiscoveredAttestation {
 export interface DiscoverReport {
   subject: string;
   searched: string;
-  referrers: { source: 'api' | 'fallback' | 'none'; attestations: DiscoveredAttestation[] };
+  /** `incomplete` says why not every page of the registry's referrers answer was read. */
+  referrers: { source: 'api' | 'fallback' | 'none'; attestations: DiscoveredAttestation[]; incomplete?: string };
   cosign: { tag: string; attestations: DiscoveredAttestation[] };
 }
 
@@ -49,7 +50,11 @@ export async function discover(o: DiscoverOptions): Promise<DiscoverReport> {
   return {
     subject: `${image.toString()}@${digest}`,
     searched: searched.toString(),
-    referrers: { source: listing.source, attestations: listing.manifests.flatMap(fromReferrer) },
+    referrers: {
+      source: listing.source,
+      attestations: listing.manifests.flatMap(fromReferrer),
+      ...(listing.incomplete ? { incomplete: listing.incomplete } : {}),
+    },
     cosign: { tag: attTag(digest), attestations: att ? await withEnvelopeAnnotations(client, searched, fromAtt(att.bytes), signal) : [] },
   };
 }

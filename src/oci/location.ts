@@ -48,6 +48,30 @@ export function redirectHop(origin: URL, current: URL, location: string): Redire
   return { url: target, crossOrigin: target.origin !== origin.origin };
 }
 
+/**
+ * The `rel="next"` target of a paginated answer's Link headers (RFC 8288, as
+ * the distribution spec uses them for tags and referrers), or undefined on the
+ * last page. The next page gets the same credentials as this one, so it must
+ * be on the same origin: a registry response must not send them elsewhere.
+ */
+export function nextPageLink(current: URL, linkHeaders: readonly string[]): URL | undefined {
+  for (const value of linkHeaders) {
+    // <target> then its parameters, up to the next link (a comma outside quotes).
+    for (const m of value.matchAll(/<([^>]*)>((?:[^,<"]|"[^"]*")*)/g)) {
+      const rels = /;\s*rel\s*=\s*(?:"([^"]*)"|([^\s;,]+))/i.exec(m[2]!);
+      if (!(rels?.[1] ?? rels?.[2] ?? '').toLowerCase().split(/\s+/).includes('next')) continue;
+      const target = parseRelative(current, m[1]!);
+      if (target.origin !== current.origin) {
+        throw new InsecureRequestError(`refusing the next page at ${redactUrl(target)}: it is not on ${current.origin}`);
+      }
+      target.username = '';
+      target.password = '';
+      return target;
+    }
+  }
+  return undefined;
+}
+
 function parseRelative(base: URL, location: string): URL {
   try {
     return new URL(location, base);

@@ -9,7 +9,8 @@
  * that gain the API must include it); skipping one that was needed is not.
  */
 import { AuthenticationError, PermissionError } from './errors';
-import { header } from './http';
+import { header, headerValues } from './http';
+import { nextPageLink } from './location';
 import { MANIFEST_ACCEPT, MEDIA_TYPES } from './media-types';
 import type { Repository } from './reference';
 import { discard, readLimited } from './response';
@@ -119,31 +120,50 @@ export interface ReferrersListing {
   /** `api` = the registry's referrers API; `fallback` = the `sha256-<hex>` tag; `none` = neither has entries. */
   source: 'api' | 'fallback' | 'none';
   manifests: unknown[];
+  /** Why the API's pages were not all read (the entries listed are those read before). */
+  incomplete?: string;
 }
 
+/** Pages of the referrers API read at most: each is one request, and the listing is for a person. */
+export const MAX_REFERRER_PAGES = 50;
+
 /**
- * The referrers of `digest`: from the API when it answers an OCI index (first
- * page; never following redirects), else from the fallback tag. A non-index
- * at the tag reads as no entries.
+ * The referrers of `digest`: from the API when it answers an OCI index (every
+ * page its Link headers name, on the registry's own origin; never following
+ * redirects), else from the fallback tag. A non-index at the tag reads as no
+ * entries.
  */
 export async function listReferrers(s: Session, repo: Repository, digest: string, signal?: AbortSignal): Promise<ReferrersListing> {
-  const res = await s.auth.send(repo, 'pull', {
-    method: 'GET',
-    url: apiUrl(repo, `referrers/${digest}`),
-    headers: { accept: MEDIA_TYPES.ociIndex },
-    ...(signal ? { signal } : {}),
-  });
-  const type = (header(res, 'content-type') ?? '').split(';')[0]?.trim();
-  if (res.status === 200 && type === MEDIA_TYPES.ociIndex) {
-    const { bytes } = await readLimited(res, s.opts.manifestSizeLimit);
-    const manifests = parseIndexManifests(bytes);
-    if (manifests) return { source: 'api', manifests };
-  } else {
-    await discard(res);
-  }
+  const api = await readReferrersApi(s, repo, apiUrl(repo, `referrers/${digest}`), signal);
+  if (api) return api;
   const current = await readTag(s, repo, digest.replace(':', '-'), signal);
   const manifests = current ? readIndex(current) : undefined;
   return manifests ? { source: 'fallback', manifests } : { source: 'none', manifests: [] };
+}
+
+/** Every page of the API's answer, or undefined when its first page is not an OCI index. */
+async function readReferrersApi(s: Session, repo: Repository, first: URL, signal?: AbortSignal): Promise<ReferrersListing | undefined> {
+  const manifests: unknown[] = [];
+  let url: URL | undefined = first;
+  for (let page = 1; url; page++) {
+    const res = await s.auth.send(repo, 'pull', { method: 'GET', url, headers: { accept: MEDIA_TYPES.ociIndex }, ...(signal ? { signal } : {}) });
+    const type = (header(res, 'content-type') ?? '').split(';')[0]?.trim() ?? '';
+    let entries: unknown[] | undefined;
+    if (res.status === 200 && type === MEDIA_TYPES.ociIndex) entries = parseIndexManifests((await readLimited(res, s.opts.manifestSizeLimit)).bytes);
+    else await discard(res);
+    if (!entries) {
+      if (page === 1) return undefined;
+      return { source: 'api', manifests, incomplete: `page ${page} of the referrers was not an OCI index (HTTP ${res.status} ${type})`.trim() };
+    }
+    manifests.push(...entries);
+    try {
+      url = nextPageLink(url, headerValues(res, 'link'));
+    } catch (err) {
+      return { source: 'api', manifests, incomplete: (err as Error).message };
+    }
+    if (url && page === MAX_REFERRER_PAGES) return { source: 'api', manifests, incomplete: `stopped after ${page} pages` };
+  }
+  return { source: 'api', manifests };
 }
 
 function parseIndexManifests(bytes: Uint8Array): unknown[] | undefined {

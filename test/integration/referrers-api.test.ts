@@ -13,6 +13,7 @@ import { AttachRequest, ExecuteRequest, RegisterRequest, type RegisterResponse }
 import { launchPlugin, type LaunchedPlugin } from '../../src/host/client';
 import { distributionAvailable, startDistribution, type Distribution } from '../helpers/distribution';
 import { startProxy, type ProxyAction, type ProxyRequestInfo, type RecordingProxy } from '../helpers/proxy';
+import { runBuiltPlugin } from '../helpers/plugin-process';
 import { envelopeFor, listTags, pushSmallImage, tagOf, type PushedImage } from '../helpers/referrers';
 
 const executable = path.join(__dirname, '../../dist/chainloop-plugin-oci-registry');
@@ -25,7 +26,7 @@ const INDEX = 'application/vnd.oci.image.index.v1+json';
 const EMPTY_INDEX = JSON.stringify({ schemaVersion: 2, mediaType: INDEX, manifests: [] });
 
 /** How the emulated registry answers GET /v2/<repo>/referrers/<digest>. */
-type ReferrersAnswer = (digest: string) => ProxyAction;
+type ReferrersAnswer = (digest: string, info: ProxyRequestInfo) => ProxyAction;
 
 describeIf('referrers API detection behind the test proxy', () => {
   let registry: Distribution;
@@ -41,7 +42,7 @@ describeIf('referrers API detection behind the test proxy', () => {
     const m = /^\/v2\/(.+)\/(manifests|referrers)\/(.+)$/.exec(info.path);
     const b = m ? behaviours.get(m[1]!) : undefined;
     if (!m || !b) return undefined;
-    if (m[2] === 'referrers' && info.method === 'GET') return b.answer(m[3]!);
+    if (m[2] === 'referrers' && info.method === 'GET') return b.answer(m[3]!, info);
     // Every referrer this plugin PUTs by digest names the one image of its repository.
     const subject = subjects.get(m[1]!);
     if (m[2] === 'manifests' && info.method === 'PUT' && m[3]!.startsWith('sha256:') && b.subjectHeader && subject) {
@@ -118,6 +119,36 @@ describeIf('referrers API detection behind the test proxy', () => {
     const image = await run('org/no-header', { subjectHeader: false, answer: () => ({ kind: 'respond', status: 200, headers: { 'content-type': INDEX }, body: EMPTY_INDEX }) });
     expect(await listTags(registry.host, 'org/no-header')).toEqual([tagOf(image.digest), 'v1']);
     expect(probes('org/no-header')).toHaveLength(0);
+  });
+
+  it('host discover reads every page of a paginated answer, and no page on another origin', async () => {
+    const image = await pushSmallImage(registry.host, 'org/paged');
+    const other = `http://127.0.0.1:${(otherOrigin.address() as AddressInfo).port}`;
+    const referrer = (n: number) => ({
+      mediaType: 'application/vnd.oci.image.manifest.v1+json',
+      digest: `sha256:${String(n).padStart(64, '0')}`,
+      size: 500,
+      artifactType: 'application/vnd.in-toto+json',
+      annotations: { 'in-toto.io/predicate-type': 'chainloop.dev/attestation/v0.2', 'dev.chainloop.workflow-run.id': `run-${n}` },
+    });
+    // Page 1 links to page 2 (relative); page 2 links to a page 3 on another origin.
+    const answer: ReferrersAnswer = (digest, info) => {
+      const page = Number(new URL(info.rawUrl, 'http://x').searchParams.get('page') ?? '1');
+      const link = page === 1 ? `</v2/org/paged/referrers/${digest}?page=2>; rel="next"` : `<${other}/v2/org/paged/referrers/${digest}?page=3>; rel="next"`;
+      const body = JSON.stringify({ schemaVersion: 2, mediaType: INDEX, manifests: [referrer(2 * page - 1), referrer(2 * page)] });
+      return { kind: 'respond', status: 200, headers: { 'content-type': INDEX, link }, body };
+    };
+    behaviours.set('org/paged', { subjectHeader: true, answer });
+    const hitsBefore = otherOriginHits;
+    const run = await runBuiltPlugin(['host', 'discover', `${proxy.host}/org/paged@${image.digest}`]);
+    expect(run.stderr).toBe('');
+    expect(run.code).toBe(0);
+    const report = JSON.parse(run.stdout);
+    expect(report.referrers.source).toBe('api');
+    expect(report.referrers.attestations.map((a: { annotations: Record<string, string> }) => a.annotations['dev.chainloop.workflow-run.id'])).toEqual(['run-1', 'run-2', 'run-3', 'run-4']);
+    expect(report.referrers.incomplete).toMatch(/^refusing the next page at http:\/\/127\.0\.0\.1:\d+\/v2\/org\/paged\/referrers\/.*: it is not on http:\/\/127\.0\.0\.1:\d+$/);
+    expect(otherOriginHits).toBe(hitsBefore);
+    expect(probes('org/paged')).toHaveLength(2);
   });
 
   it('a subject the credentials may not read (403) is skipped, and Execute succeeds', async () => {

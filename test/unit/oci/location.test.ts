@@ -1,5 +1,5 @@
 import { InsecureRequestError } from '../../../src/oci/errors';
-import { redirectHop, resolveUploadLocation } from '../../../src/oci/location';
+import { nextPageLink, redirectHop, resolveUploadLocation } from '../../../src/oci/location';
 
 const base = new URL('https://r.example/v2/a/blobs/uploads/');
 
@@ -25,5 +25,24 @@ describe('redirectHop', () => {
     expect(redirectHop(cur, cur, 'https://bucket.s3.amazonaws.com/x?X-Amz-Signature=s').crossOrigin).toBe(true);
     expect(() => redirectHop(cur, cur, 'http://bucket/x')).toThrow(/downgrades/);
     expect(() => redirectHop(cur, cur, 'ftp://bucket/x')).toThrow(/ftp/);
+  });
+});
+
+describe('nextPageLink', () => {
+  const page = new URL('https://r.example/v2/a/referrers/sha256:x');
+  it('finds rel="next" among links, in any case and quoting, relative or absolute', () => {
+    expect(nextPageLink(page, ['</v2/a/referrers/sha256:x?n=2>; rel="next"'])?.href).toBe('https://r.example/v2/a/referrers/sha256:x?n=2');
+    expect(nextPageLink(page, ['<https://r.example/p2>; rel=NEXT'])?.href).toBe('https://r.example/p2');
+    expect(nextPageLink(page, ['</p0>; rel="prev", </p2>; rel="last next"'])?.pathname).toBe('/p2');
+    expect(nextPageLink(page, ['</p0>; rel="prev"', '</p3>; title="a,b"; rel="next"'])?.pathname).toBe('/p3');
+  });
+  it('is undefined on the last page', () => {
+    expect(nextPageLink(page, [])).toBeUndefined();
+    expect(nextPageLink(page, ['</p0>; rel="prev"', 'garbage'])).toBeUndefined();
+  });
+  it('refuses another origin or a downgrade, and drops userinfo', () => {
+    expect(() => nextPageLink(page, ['<https://elsewhere.example/p2>; rel="next"'])).toThrow(InsecureRequestError);
+    expect(() => nextPageLink(page, ['<http://r.example/p2>; rel="next"'])).toThrow(/is not on https:\/\/r\.example/);
+    expect(nextPageLink(page, ['<https://u:secret@r.example/p2>; rel="next"'])?.href).toBe('https://r.example/p2');
   });
 });
