@@ -16,6 +16,9 @@
 /** A multiple of 4, so every slice but the last is whole groups; small enough to stay a young-generation string. */
 export const BASE64_SLICE_CHARS = 48 * 1024;
 
+/** What every slice but the last decodes to. */
+const SLICE_BYTES = (BASE64_SLICE_CHARS / 4) * 3;
+
 /**
  * `accept` sees the first decoded bytes (up to the first slice's worth) before
  * the rest is decoded; false stops there and returns undefined. A text the
@@ -23,25 +26,29 @@ export const BASE64_SLICE_CHARS = 48 * 1024;
  */
 export function decodeBase64Text(text: Uint8Array, accept?: (head: Buffer) => boolean): Buffer | undefined {
   const bytes = Buffer.from(text.buffer, text.byteOffset, text.byteLength);
-  if (bytes.length > BASE64_SLICE_CHARS && accept) {
-    const head = Buffer.from(bytes.toString('latin1', 0, BASE64_SLICE_CHARS), 'base64');
-    if (head.length === (BASE64_SLICE_CHARS / 4) * 3 && !accept(head)) return undefined;
-  }
-  const decoded = bytes.length > BASE64_SLICE_CHARS ? decodeInSlices(bytes) : undefined;
-  const result = decoded ?? Buffer.from(bytes.toString('latin1'), 'base64');
-  if (decoded === undefined && accept && !accept(result)) return undefined;
-  return result;
+  const sliced = bytes.length > BASE64_SLICE_CHARS ? decodeInSlices(bytes, accept) : undefined;
+  if (sliced === 'refused') return undefined;
+  if (sliced) return sliced;
+  const whole = Buffer.from(bytes.toString('latin1'), 'base64');
+  return accept && !accept(whole) ? undefined : whole;
 }
 
-/** Undefined when a slice before the last does not decode to exactly 3 bytes per 4 characters. */
-function decodeInSlices(bytes: Buffer): Buffer | undefined {
+/**
+ * The slices' decode, or undefined when a slice before the last does not
+ * decode to exactly 3 bytes per 4 characters. The first slice is decoded on
+ * its own, so a payload `accept` refuses costs no buffer the size of the whole.
+ */
+function decodeInSlices(bytes: Buffer, accept?: (head: Buffer) => boolean): Buffer | 'refused' | undefined {
+  const head = Buffer.from(bytes.toString('latin1', 0, BASE64_SLICE_CHARS), 'base64');
+  if (head.length !== SLICE_BYTES) return undefined;
+  if (accept && !accept(head)) return 'refused';
   const out = Buffer.allocUnsafe(Math.ceil(bytes.length / 4) * 3);
-  let written = 0;
-  for (let at = 0; at < bytes.length; at += BASE64_SLICE_CHARS) {
+  let written = head.copy(out, 0);
+  for (let at = BASE64_SLICE_CHARS; at < bytes.length; at += BASE64_SLICE_CHARS) {
     const end = Math.min(bytes.length, at + BASE64_SLICE_CHARS);
     const n = out.write(bytes.toString('latin1', at, end), written, 'base64');
     written += n;
-    if (end < bytes.length && n !== ((end - at) / 4) * 3) return undefined;
+    if (end < bytes.length && n !== SLICE_BYTES) return undefined;
   }
   return out.subarray(0, written);
 }
