@@ -222,6 +222,11 @@ export function header(res: HttpResponse, name: string): string | undefined {
   return Array.isArray(v) ? v[0] : v;
 }
 
+/** The Content-Type without its parameters (`application/json; charset=utf-8` → `application/json`), or ''. */
+export function mediaTypeOf(res: HttpResponse): string {
+  return (header(res, 'content-type') ?? '').split(';')[0]?.trim() ?? '';
+}
+
 /** All values of a header, for headers that may repeat (WWW-Authenticate). */
 export function headerValues(res: HttpResponse, name: string): string[] {
   const v = res.headers[name.toLowerCase()];

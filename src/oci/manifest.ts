@@ -1,6 +1,6 @@
 /** Manifest push and fetch. */
 import { DigestMismatchError, InvalidReferenceError, OciError, PermissionError, RegistryError, TagImmutableError } from './errors';
-import { header } from './http';
+import { header, mediaTypeOf } from './http';
 import { isDigest, isSha256Digest, sha256Digest } from './digest';
 import { MANIFEST_ACCEPT } from './media-types';
 import { isValidTag, type Repository } from './reference';
@@ -129,7 +129,7 @@ export async function getManifest(s: Session, repo: Repository, reference: strin
       if (reported && isSha256Digest(reported) && reported !== digest) {
         throw new DigestMismatchError(`manifest ${repo}:${reference}`, reported, digest);
       }
-      const mediaType = (header(res, 'content-type') ?? '').split(';')[0]?.trim() ?? '';
+      const mediaType = mediaTypeOf(res);
       return { bytes, mediaType, digest };
     },
     s.opts.retry,

@@ -9,7 +9,7 @@
  * that gain the API must include it); skipping one that was needed is not.
  */
 import { AuthenticationError, PermissionError } from './errors';
-import { header, headerValues } from './http';
+import { header, headerValues, mediaTypeOf } from './http';
 import { nextPageLink } from './location';
 import { MANIFEST_ACCEPT, MEDIA_TYPES } from './media-types';
 import type { Repository } from './reference';
@@ -38,7 +38,7 @@ export async function headSubject(s: Session, repo: Repository, digest: string, 
         await discard(res);
         if (res.status === 401 || res.status === 403 || res.status === 404) return { unreadable: res.status };
         if (res.status !== 200) throw await failure(s, res);
-        const mediaType = (header(res, 'content-type') ?? '').split(';')[0]?.trim() ?? '';
+        const mediaType = mediaTypeOf(res);
         const size = Number(header(res, 'content-length'));
         if (mediaType !== '' && Number.isSafeInteger(size) && size > 0) return { found: { mediaType, digest, size } };
         // No usable headers: the body says both.
@@ -97,7 +97,7 @@ export async function referrersApiAnswers(s: Session, repo: Repository, digest: 
         ...(signal ? { signal } : {}),
       });
       if (res.status >= 500 || res.status === 429 || res.status === 408) throw await failure(s, res);
-      const type = (header(res, 'content-type') ?? '').split(';')[0]?.trim();
+      const type = mediaTypeOf(res);
       if (res.status !== 200 || type !== MEDIA_TYPES.ociIndex) {
         await discard(res);
         return false;
@@ -147,7 +147,7 @@ async function readReferrersApi(s: Session, repo: Repository, first: URL, signal
   let url: URL | undefined = first;
   for (let page = 1; url; page++) {
     const res = await s.auth.send(repo, 'pull', { method: 'GET', url, headers: { accept: MEDIA_TYPES.ociIndex }, ...(signal ? { signal } : {}) });
-    const type = (header(res, 'content-type') ?? '').split(';')[0]?.trim() ?? '';
+    const type = mediaTypeOf(res);
     let entries: unknown[] | undefined;
     if (res.status === 200 && type === MEDIA_TYPES.ociIndex) entries = parseIndexManifests((await readLimited(res, s.opts.manifestSizeLimit)).bytes);
     else await discard(res);

@@ -5,7 +5,7 @@
  * serialize per tag within the process, send If-Match when an ETag came
  * back, and read again after writing to confirm the change survived.
  */
-import { header } from './http';
+import { header, mediaTypeOf } from './http';
 import { MANIFEST_ACCEPT } from './media-types';
 import type { Repository } from './reference';
 import { discard, readLimited } from './response';
@@ -117,7 +117,7 @@ export function readTag(s: Session, repo: Repository, tag: string, signal?: Abor
       if (res.status !== 200) throw await failure(s, res);
       const { bytes, truncated } = await readLimited(res, s.opts.manifestSizeLimit);
       if (truncated) throw protocolError(res, 'MANIFEST_TOO_LARGE', `${tag} exceeds ${s.opts.manifestSizeLimit} bytes`);
-      const mediaType = (header(res, 'content-type') ?? '').split(';')[0]?.trim() ?? '';
+      const mediaType = mediaTypeOf(res);
       const etag = header(res, 'etag');
       return { bytes, mediaType, ...(etag ? { etag } : {}) };
     },
