@@ -153,7 +153,7 @@ async function readReferrersApi(s: Session, repo: Repository, first: URL, signal
     else await discard(res);
     if (!entries) {
       if (page === 1) return undefined;
-      return { source: 'api', manifests, incomplete: `page ${page} of the referrers was not an OCI index (HTTP ${res.status} ${type})`.trim() };
+      return { source: 'api', manifests, incomplete: `page ${page} of the referrers was not an OCI index (HTTP ${[res.status, type].filter(Boolean).join(' ')})` };
     }
     manifests.push(...entries);
     try {

@@ -2,9 +2,8 @@
  * listReferrers reads every page of a paginated referrers answer (Link
  * rel="next"), on the registry's origin only, and says when it stopped early.
  */
-import { createServer, type Server } from 'node:http';
+import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { ServerResponse } from 'node:http';
 import { MAX_REFERRER_PAGES } from '../../../src/oci/referrers';
 import { clientFor, closeAgents, repoOn } from './client-helpers';
 import { FakeRegistry, type RecordedRequest } from './fake-registry';
@@ -115,6 +114,14 @@ describe('listReferrers over paginated answers', () => {
     const listing = await list();
     expect(listing).toMatchObject({ source: 'api', incomplete: 'page 2 of the referrers was not an OCI index (HTTP 500 application/json)' });
     expect(listing.manifests).toHaveLength(2);
+
+    reg.intercept = (req, res) => {
+      if (new URL(req.url).searchParams.get('page') !== '2') return pages(req, res);
+      res.writeHead(404); // no Content-Type at all
+      res.end();
+      return true;
+    };
+    expect((await list()).incomplete).toBe('page 2 of the referrers was not an OCI index (HTTP 404)');
 
     reg.intercept = undefined; // no referrers API: a 404, then the fallback tag (absent here)
     expect(await list()).toEqual({ source: 'none', manifests: [] });
