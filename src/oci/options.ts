@@ -53,6 +53,8 @@ export interface ResolvedClientOptions {
   tokenDefaultTtlMs: number;
   /** Tokens are treated as expired this long before their real expiry. */
   tokenExpiryMarginMs: number;
+  /** A token is still scrubbed from error text this long after it stopped being handed out (well past the default call budgets). */
+  tokenRetainMs: number;
   maxRedirects: number;
   /** Error bodies are read up to this size to extract OCI error codes. */
   errorBodyLimit: number;
@@ -182,6 +184,7 @@ export function defaultClientOptions(o: ClientOptions = {}): ResolvedClientOptio
     clock: o.clock ?? Date.now,
     tokenDefaultTtlMs: 60_000,
     tokenExpiryMarginMs: 5_000,
+    tokenRetainMs: 10 * 60_000,
     maxRedirects: 5,
     errorBodyLimit: 64 * 1024,
     manifestSizeLimit: 4 * 1024 * 1024,

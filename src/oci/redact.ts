@@ -64,9 +64,13 @@ export function scrubAndCut(text: string, max: number, secrets: Iterable<string>
 function dropSecretTail(text: string, secrets: readonly string[]): string {
   let cut = text.length;
   for (const secret of secrets) {
-    for (let n = Math.min(secret.length - 1, text.length); n >= MIN_FRAGMENT; n--) {
-      if (text.endsWith(secret.slice(0, n))) {
-        cut = Math.min(cut, text.length - n);
+    // A fragment starts with the secret's first MIN_FRAGMENT characters, so only
+    // their occurrences in the tail are tried; the first that fits is the longest.
+    const head = secret.slice(0, MIN_FRAGMENT);
+    const last = text.length - MIN_FRAGMENT;
+    for (let i = text.indexOf(head, Math.max(0, text.length - secret.length + 1)); i !== -1 && i <= last; i = text.indexOf(head, i + 1)) {
+      if (secret.startsWith(text.slice(i))) {
+        cut = Math.min(cut, i);
         break;
       }
     }

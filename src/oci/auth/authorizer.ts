@@ -40,6 +40,7 @@ export class Authorizer {
       clock: opts.clock,
       defaultTtlMs: opts.tokenDefaultTtlMs,
       marginMs: opts.tokenExpiryMarginMs,
+      retainMs: opts.tokenRetainMs,
     });
   }
 

@@ -86,4 +86,29 @@ describe('echoed credentials at every truncation offset', () => {
     }
     expect(scrubAndCut('denied for Zq9', 1000, forms)).toBe('denied for Zq9');
   });
+
+  it('cuts the longest tail that begins a secret, wherever that secret repeats its own start', () => {
+    // Reference: every tail length tried, longest first.
+    const naive = (text: string, secrets: string[]): string => {
+      let cut = text.length;
+      for (const secret of secrets) {
+        for (let n = Math.min(secret.length - 1, text.length); n >= 4; n--) {
+          if (text.endsWith(secret.slice(0, n))) {
+            cut = Math.min(cut, text.length - n);
+            break;
+          }
+        }
+      }
+      return cut === text.length ? text : `${text.slice(0, cut)}<redacted>`;
+    };
+    let seed = 7;
+    const next = (n: number) => ((seed = (seed * 1103515245 + 12345) % 2 ** 31), seed % n);
+    const word = (len: number) => Array.from({ length: len }, () => 'abAB'[next(4)]).join('');
+    for (let round = 0; round < 2_000; round++) {
+      const secrets = Array.from({ length: 1 + next(3) }, () => word(4 + next(12)));
+      const pick = secrets[next(secrets.length)]!;
+      const text = word(next(20)) + pick.slice(0, next(pick.length + 1));
+      expect(scrubAndCut(text, 1000, secrets)).toBe(naive(scrubSecrets(text, secrets), secrets));
+    }
+  });
 });

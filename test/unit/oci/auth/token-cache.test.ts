@@ -2,7 +2,7 @@ import { TokenCache } from '../../../../src/oci/auth/token-cache';
 
 function setup() {
   let now = 1_000_000;
-  const cache = new TokenCache({ clock: () => now, defaultTtlMs: 60_000, marginMs: 5_000 });
+  const cache = new TokenCache({ clock: () => now, defaultTtlMs: 60_000, marginMs: 5_000, retainMs: 600_000 });
   return { cache, advance: (ms: number) => (now += ms) };
 }
 
@@ -70,6 +70,39 @@ describe('TokenCache', () => {
     cache.clearHost('h1');
     expect(cache.peek(TokenCache.key('h1', 's2'))).toBeUndefined();
     expect(cache.peek(TokenCache.key('h2', 's1'))).toBe('c');
-    expect(cache.tokens()).toEqual(['c']);
+    // Dropped tokens are no longer handed out, but error text is still scrubbed of them.
+    expect(cache.tokens().sort()).toEqual(['a', 'b', 'c']);
+  });
+
+  it('stays bounded when every call asks for a new scope (a repository per attestation)', async () => {
+    const { cache, advance } = setup();
+    let most = 0;
+    for (let i = 0; i < 20_000; i++) {
+      await cache.get(TokenCache.key('h', `repository:a-${i}:pull,push`), async () => ({ token: `t${i}`, expiresInMs: 300_000 }));
+      most = Math.max(most, cache.size);
+      advance(100); // 10 new scopes a second
+    }
+    // Live for 295 s and scrubbed for 600 s more: about 9,000 tokens at 10 a second, and at most twice that between sweeps.
+    expect(most).toBeLessThanOrEqual(2 * 9_000 + 64);
+    expect(cache.size).toBeGreaterThanOrEqual(8_900);
+    advance(900_000);
+    // The next insert after a quiet spell sweeps.
+    await cache.get(TokenCache.key('h', 'last'), async () => ({ token: 'last' }));
+    expect(cache.size).toBe(1);
+  });
+
+  it('scrubs a token for retainMs after it expired, replaced or not, then forgets it', async () => {
+    const { cache, advance } = setup();
+    const key = TokenCache.key('h', 's');
+    await cache.get(key, async () => ({ token: 'old', expiresInMs: 60_000 }));
+    advance(55_000);
+    expect((await cache.get(key, async () => ({ token: 'new', expiresInMs: 60_000 }))).token).toBe('new');
+    expect(cache.tokens().sort()).toEqual(['new', 'old']);
+    advance(599_999);
+    await cache.get(TokenCache.key('h', 'a'), async () => ({ token: 'a' }));
+    expect(cache.tokens()).toContain('old');
+    advance(60_000);
+    await cache.get(TokenCache.key('h', 'b'), async () => ({ token: 'b' }));
+    expect(cache.tokens()).not.toContain('old');
   });
 });
