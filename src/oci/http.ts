@@ -6,7 +6,7 @@
 import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { AbortedError, RegistryUnreachableError, abortedFromSignal } from './errors';
-import { DEFAULT_AGENT_OPTIONS, DEFAULT_TIMEOUTS, LOOPBACK_CONNECT_TIMEOUT_MS, type Logger, type Timeouts } from './options';
+import { DEFAULT_AGENT_OPTIONS, DEFAULT_TIMEOUTS, LOOPBACK_CONNECT_TIMEOUT_MS, msAtSlowestLink, type Logger, type Timeouts } from './options';
 import { effectiveUrl, isNotTls, needsProbe, remember } from './loopback-scheme';
 import { redactUrl } from './redact';
 import { trustedSecureContext } from './trust-store';
@@ -164,7 +164,7 @@ export class HttpTransport {
         body: bodyToSend(req.body),
         signal: req.signal,
         dispatcher,
-        headersTimeout: this.timeouts.headersMs,
+        headersTimeout: headersWaitMs(req, this.timeouts),
         bodyTimeout: this.timeouts.bodyIdleMs,
       }),
       req.signal,
@@ -239,6 +239,15 @@ function byteLength(body: Uint8Array | string | StreamedBody): number {
   return body instanceof Uint8Array ? body.byteLength : body.length;
 }
 
+/**
+ * undici's headers timer runs while the body goes out (it is refreshed only
+ * when a write meets backpressure), so a request with a body also gets the
+ * time that body takes at the slowest link the plugin waits for.
+ */
+function headersWaitMs(req: Pick<HttpRequest, 'body'>, timeouts: Timeouts): number {
+  return timeouts.headersMs + (req.body === undefined ? 0 : msAtSlowestLink(byteLength(req.body)));
+}
+
 function bodyToSend(body: Uint8Array | string | StreamedBody | undefined): Uint8Array | string | Readable | undefined {
   return body === undefined || typeof body === 'string' || body instanceof Uint8Array ? body : body.open();
 }
@@ -263,7 +272,7 @@ function networkError(err: unknown, req: HttpRequest, timeouts: Timeouts = DEFAU
   const reason = code === 'UND_ERR_SOCKET' && causeCode ? causeCode : code;
   let detail = '';
   const during = `during ${req.method} ${redactUrl(req.url)}`;
-  if (reason === 'UND_ERR_HEADERS_TIMEOUT') detail = `no response within ${seconds(timeouts.headersMs)} ${during}`;
+  if (reason === 'UND_ERR_HEADERS_TIMEOUT') detail = `no response within ${seconds(headersWaitMs(req, timeouts))} ${during}`;
   else if (reason === 'UND_ERR_BODY_TIMEOUT') detail = `the response stalled for ${seconds(timeouts.bodyIdleMs)} ${during}`;
   else if (reason === 'UND_ERR_CONNECT_TIMEOUT') detail = `no connection within ${seconds(timeouts.connectMs)}`;
   else if (/TIMEOUT/.test(reason) || reason === 'ETIMEDOUT') detail = 'timeout';

@@ -30,6 +30,7 @@ export {
   FAST_RETRY,
   DEFAULT_USER_AGENT,
   DEFAULT_CALL_BUDGETS,
+  executeBudgetMs,
   TIME_LIMIT_ENV,
   timeLimitsFromEnv,
   type CallBudgets,

@@ -124,6 +124,27 @@ export interface CallBudgets {
 
 export const DEFAULT_CALL_BUDGETS: Readonly<CallBudgets> = Object.freeze({ executeMs: 45_000, registerMs: 30_000 });
 
+/**
+ * The slowest link to a registry that the plugin waits for: 1 s per MiB. A
+ * fixed time would fail every delivery of a body the link cannot carry in
+ * it, and Chainloop's retries would fail the same way until they gave up.
+ * Execute's budget grows by this much per MiB of envelope, and so does the
+ * response timeout of a request whose body goes out in one write (undici's
+ * timer runs while it is sent). Stalls are still ended by the per-request
+ * timeouts.
+ */
+export const SLOWEST_LINK_MS_PER_MIB = 1000;
+
+/** How long `bytes` take at the slowest link the plugin waits for. */
+export function msAtSlowestLink(bytes: number): number {
+  return Math.round((bytes / (1024 * 1024)) * SLOWEST_LINK_MS_PER_MIB);
+}
+
+/** The budget of one Execute whose envelope is `envelopeBytes` long. */
+export function executeBudgetMs(budgets: CallBudgets, envelopeBytes: number): number {
+  return budgets.executeMs + msAtSlowestLink(envelopeBytes);
+}
+
 /** Environment variables that override the time bounds (milliseconds). */
 export const TIME_LIMIT_ENV = Object.freeze({
   connectMs: 'CHAINLOOP_PLUGIN_OCI_CONNECT_TIMEOUT_MS',

@@ -14,6 +14,7 @@
  */
 import { Readable } from 'node:stream';
 import { ensureBlob, type EnsureOutcome } from './blob-mount';
+import { AbortedError, abortedFromSignal } from './errors';
 import type { StreamedBody } from './http';
 import type { Repository } from './reference';
 import { discard } from './response';
@@ -109,7 +110,8 @@ export class StreamedUpload {
       staged = true;
     } catch (err) {
       this.abandon(err instanceof Error ? err : new Error(String(err)));
-      if (signal?.aborted) throw err;
+      // The signal's own reason is a DOMException: typed here, so a deadline is reported as one.
+      if (signal?.aborted) throw err instanceof AbortedError ? err : abortedFromSignal(signal);
       this.s.opts.logger('info', 'streaming the blob to the registry failed; uploading it from memory', {
         error: err instanceof Error ? err.message : String(err),
       });

@@ -1,6 +1,7 @@
 import { status as Code, type StatusObject, Metadata } from '@grpc/grpc-js';
 import {
   AbortedError,
+  abortedFromSignal,
   AuthenticationError,
   DigestMismatchError,
   InsecureRequestError,
@@ -65,6 +66,8 @@ function classify(err: unknown): PluginStatus {
     // Appended, so messages still start with what went wrong (README troubleshooting).
     return { ...inner, message: `${inner.message} (during the ${err.stage} at ${err.registry})` };
   }
+  // A signal's own reason that reached the edge untyped: still a deadline or a cancellation, not ours.
+  if (isAbortReason(err)) return classify(abortedFromSignal({ reason: err } as AbortSignal));
   const user = (code: Code, message: string): PluginStatus => ({ code, message, internal: false });
   if (err instanceof SchemaValidationError) return user(Code.INVALID_ARGUMENT, `invalid input: ${err.message}`);
   if (err instanceof PluginInputError || err instanceof InvalidReferenceError || err instanceof EnvelopeError) {
@@ -87,6 +90,12 @@ function classify(err: unknown): PluginStatus {
   if (err instanceof DigestMismatchError) return { code: Code.DATA_LOSS, message: err.message, internal: true };
   if (err instanceof RegistryError) return fromRegistryError(err);
   return { code: Code.INTERNAL, message: 'internal error in the oci-registry plugin (see the plugin logs)', internal: true };
+}
+
+function isAbortReason(err: unknown): boolean {
+  // DOMException may come from another realm (e.g. under jest), so test the name only.
+  const name = typeof err === 'object' && err !== null ? (err as { name?: unknown }).name : undefined;
+  return (name === 'TimeoutError' || name === 'AbortError') && !(err instanceof AbortedError);
 }
 
 /** Every registry answer gets a code that says whose move it is; never UNKNOWN. */

@@ -11,6 +11,7 @@ import {
   configureTrust,
   credentialForms,
   DEFAULT_CALL_BUDGETS,
+  executeBudgetMs,
   scrubSecrets,
   type CallBudgets,
   type Timeouts,
@@ -84,10 +85,10 @@ export function createFanoutServer(options: FanoutServerOptions): FanoutServer {
     method: string,
     secretsOf: (req: Req) => string[],
     handle: (req: Req, signal: AbortSignal) => Promise<Res> | Res,
-    budgetMs?: number,
+    budgetMs?: number | ((req: Req) => number),
   ) {
     return (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>): void => {
-      const { signal, dispose } = callSignal(call, budgetMs);
+      const { signal, dispose } = callSignal(call, typeof budgetMs === 'function' ? budgetMs(call.request) : budgetMs);
       Promise.resolve()
         .then(() => handle(call.request, signal))
         .then(
@@ -143,7 +144,7 @@ export function createFanoutServer(options: FanoutServerOptions): FanoutServer {
         if (req.envelope) options.releaseEnvelope?.(req.envelope);
       }
       return {};
-    }, budgets.executeMs),
+    }, (req) => executeBudgetMs(budgets, req.envelope?.byteLength ?? 0)),
   };
 
   return {

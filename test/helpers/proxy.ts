@@ -34,7 +34,14 @@ import { LOOPBACK } from './ports';
 
 export type ProxyAction =
   /** `responseHeaders` are added to the target's answer (e.g. OCI-Subject or OCI-Chunk-Min-Length). */
-  | { kind: 'forward'; delayMs?: number; responseHeaders?: Record<string, string>; editResponseHeaders?: (h: OutgoingHttpHeaders) => void }
+  /** `requestBytesPerSecond` paces the request body toward the target, as a slow link does. */
+  | {
+      kind: 'forward';
+      delayMs?: number;
+      responseHeaders?: Record<string, string>;
+      editResponseHeaders?: (h: OutgoingHttpHeaders) => void;
+      requestBytesPerSecond?: number;
+    }
   /**
    * Never finish: 'headers' reads the request and never answers; 'mid-headers'
    * sends the start of a status line and header block, then goes silent; 'body'
@@ -359,7 +366,29 @@ export async function startProxy(options: StartProxyOptions): Promise<RecordingP
       upRes.on('error', () => res.destroy());
     });
     countBody();
-    req.pipe(up);
+    if (action.kind === 'forward' && action.requestBytesPerSecond) void pipePaced(req, up, action.requestBytesPerSecond);
+    else req.pipe(up);
+  }
+
+  /** Copies `from` to `to` at about `rate` bytes a second, in 16 KiB pieces. */
+  async function pipePaced(from: IncomingMessage, to: ClientRequest, rate: number): Promise<void> {
+    const start = Date.now();
+    let sent = 0;
+    try {
+      for await (const chunk of from as AsyncIterable<Buffer>) {
+        for (let at = 0; at < chunk.length; at += 16 * 1024) {
+          const piece = chunk.subarray(at, at + 16 * 1024);
+          sent += piece.length;
+          const wait = start + (sent / rate) * 1000 - Date.now();
+          if (wait > 0) await sleep(wait);
+          if (to.destroyed) return;
+          if (!to.write(piece)) await new Promise((r) => to.once('drain', r).once('close', r));
+        }
+      }
+      to.end();
+    } catch {
+      to.destroy();
+    }
   }
 
   const server = createServer((req, res) => {

@@ -12,7 +12,7 @@ import * as grpc from '@grpc/grpc-js';
 import type { LaunchedPlugin } from '../../src/host/client';
 import { defaultUsers, startDistribution, type Distribution } from '../helpers/distribution';
 import { startProxy, type RecordingProxy } from '../helpers/proxy';
-import { isBlobPost, isBlobPut, SHORT_BOUNDS_ENV } from './short-bounds';
+import { BUDGET_MS, isBlobPost, isBlobPut, SHORT_BOUNDS_ENV } from './short-bounds';
 import {
   describeWhen,
   executeRequest,
@@ -169,4 +169,36 @@ suite('uploads the way registries allow (htpasswd distribution)', () => {
       await stopPlugin(own);
     }
   });
+
+  // Each upload takes some 10 s through the slow link: longer than the response timeout of 5 s (which
+  // undici's own timer would count the upload in) and than the base budget of 8 s (plus 1 s per MiB).
+  it.each([
+    ['one PUT (8 MiB)', 6 * 1024 * 1024, 0.8],
+    ['a PATCH streamed as the bytes arrive (20 MiB)', 15 * 1024 * 1024, 2],
+  ] as const)('a link slower than the response timeout and the base budget allow, %s: the Execute succeeds without a retry', async (name, padBytes, mibPerSecond) => {
+    const responseTimeoutMs = 5000;
+    const own = await startPlugin({ env: { ...SHORT_BOUNDS_ENV, CHAINLOOP_PLUGIN_OCI_RESPONSE_TIMEOUT_MS: String(responseTimeoutMs) } });
+    try {
+      const envelope = makeEnvelope(0, `slow-${Date.now()}`, padBytes);
+      const rate = mibPerSecond * 1024 * 1024;
+      front.reset();
+      front.setHook((info) => (isBlobPut(info) || info.method === 'PATCH' ? { kind: 'forward', requestBytesPerSecond: rate } : undefined));
+      const t0 = Date.now();
+      const r = await outcome(own.fanout.execute(executeRequest(registration.response, envelope), { deadlineMs: 60_000 }));
+      const ms = Date.now() - t0;
+      const back = readBackClient({ username: 'pusher', password: users.pusher.password });
+      const problem = await verifyArtifact(back.client, `${reg.host}/robust/uploads`, envelope).finally(() => back.close());
+      const status = r.ok ? 'OK' : `${grpc.status[r.code]}: ${r.details}`;
+      const retries = own.stderrLines.filter((l) => l.includes('retrying') || l.includes('starting over') || l.includes('from memory')).length;
+      const patches = front.count({ method: 'PATCH' });
+      figures[`slow link, ${name}`] = `${(envelope.length / 1048576).toFixed(1)} MiB at ${mibPerSecond} MiB/s: ${status.slice(0, 80)} in ${ms} ms, ${patches} PATCH, ${retries} retries`;
+      expect(status).toBe('OK');
+      expect(problem).toBeUndefined();
+      expect(retries).toBe(0);
+      expect(patches).toBe(padBytes > 8 * 1024 * 1024 ? 1 : 0);
+      expect(ms).toBeGreaterThan(BUDGET_MS);
+    } finally {
+      await stopPlugin(own);
+    }
+  }, 90_000);
 });

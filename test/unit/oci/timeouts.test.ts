@@ -1,7 +1,7 @@
 import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { RegistryUnreachableError } from '../../../src/oci/errors';
-import { DEFAULT_CALL_BUDGETS, DEFAULT_TIMEOUTS, FAST_RETRY, TIME_LIMIT_ENV, timeLimitsFromEnv } from '../../../src/oci/options';
+import { DEFAULT_CALL_BUDGETS, DEFAULT_TIMEOUTS, executeBudgetMs, FAST_RETRY, msAtSlowestLink, TIME_LIMIT_ENV, timeLimitsFromEnv } from '../../../src/oci/options';
 import { parseRepository } from '../../../src/oci/reference';
 import { clientFor, closeAgents } from './client-helpers';
 
@@ -43,6 +43,24 @@ describe('every request is bounded', () => {
     expect(seen).toBe(2); // retried once (attempts: 2)
     // undici's timers tick coarsely (about 1 s), so 2 × 200 ms ends within a few seconds.
     expect(Date.now() - t0).toBeLessThan(4000);
+  });
+
+  it('a request with a body is given the time the body takes at 1 MiB/s on top, and the message says how long it waited', async () => {
+    handler = (method, _u, res) => {
+      if (method === 'POST') {
+        res.writeHead(202, { location: '/v2/t/blobs/uploads/u1' });
+        return void res.end();
+      }
+      held.push(res); // the PUT: never answered
+    };
+    const t0 = Date.now();
+    // 1.5 MiB: 1.5 s on top of the 0.2 s response timeout.
+    const err = await clientFor({ timeouts: { headersMs: 200 }, retry: { ...FAST_RETRY, attempts: 1 } })
+      .pushBlob(repo(), Buffer.alloc(1.5 * 1024 * 1024))
+      .catch((e: unknown) => e);
+    expect((err as RegistryUnreachableError).reason).toBe('UND_ERR_HEADERS_TIMEOUT');
+    expect((err as Error).message).toMatch(/no response within 1\.7 s during PUT/);
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(1700);
   });
 
   it('a body that stalls mid-way: a body-idle timeout', async () => {
@@ -92,5 +110,16 @@ describe('timeLimitsFromEnv', () => {
     expect(l.timeouts).toMatchObject({ connectMs: 1500, headersMs: 700, bodyIdleMs: DEFAULT_TIMEOUTS.bodyIdleMs });
     expect(l.budgets).toEqual({ executeMs: DEFAULT_CALL_BUDGETS.executeMs, registerMs: 9000 });
     expect(l.invalid).toEqual([TIME_LIMIT_ENV.bodyIdleMs, TIME_LIMIT_ENV.executeMs]);
+  });
+});
+
+describe('the slowest link waited for (1 MiB/s)', () => {
+  it("adds a body's time to its response timeout, and an envelope's to Execute's budget", () => {
+    expect(msAtSlowestLink(0)).toBe(0);
+    expect(msAtSlowestLink(4096)).toBe(4);
+    expect(msAtSlowestLink(8 * 1024 * 1024)).toBe(8000);
+    expect(executeBudgetMs(DEFAULT_CALL_BUDGETS, 0)).toBe(45_000);
+    expect(executeBudgetMs(DEFAULT_CALL_BUDGETS, 64 * 1024 * 1024)).toBe(45_000 + 64_000);
+    expect(executeBudgetMs({ executeMs: 8000, registerMs: 1 }, 2047 * 1024 * 1024)).toBe(8000 + 2_047_000);
   });
 });

@@ -69,4 +69,13 @@ describe('registry answers map to meaningful codes', () => {
     expect(s.code).toBe(Code.DEADLINE_EXCEEDED);
     expect(s.message).toMatch(/^the registry did not finish .* \(during the blob upload at r\.example\)$/);
   });
+
+  it("a signal's own reason (a DOMException) is a deadline or a cancellation, not an internal error", () => {
+    const deadline = toPluginStatus(new StageError('blob upload', 'r.example', new DOMException("the plugin's 45 s budget for the call ran out", 'TimeoutError')));
+    expect(deadline.code).toBe(Code.DEADLINE_EXCEEDED);
+    expect(deadline.internal).toBe(false);
+    expect(deadline.message).toMatch(/budget for the call ran out.*\(during the blob upload at r\.example\)$/);
+    expect(toPluginStatus(new DOMException('the call was cancelled by the host', 'AbortError')).code).toBe(Code.CANCELLED);
+  });
 });
+
