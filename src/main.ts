@@ -10,12 +10,7 @@ import * as grpc from '@grpc/grpc-js';
 import { FanoutServiceService } from './gen/api/fanout';
 import { FILE_DESCRIPTOR_SET_BASE64 } from './gen/descriptor-set';
 import { PLUGIN_VERSION } from './gen/embedded';
-import {
-  APP_PROTOCOL_VERSION,
-  CORE_PROTOCOL_VERSION,
-  MAGIC_COOKIE_KEY,
-  PARENT_POLL_MS,
-} from './goplugin/constants';
+import { APP_PROTOCOL_VERSION, CORE_PROTOCOL_VERSION, PARENT_POLL_MS } from './goplugin/constants';
 import { parseDebugListen, parsePluginEnv, readLogLevel } from './goplugin/env';
 import { formatHandshake } from './goplugin/handshake';
 import { guardCrashes, handleSignals, redirectConsole, sealStdout, watchParent } from './goplugin/lifecycle';
@@ -25,65 +20,7 @@ import { recycleMessageBuffer } from './goplugin/message-buffers';
 import { startPluginServer, type ListenSpec, type PluginServer, type TlsSpec } from './goplugin/serve';
 import { generateCertificate } from './goplugin/tls';
 import { createFanoutServer, timeLimitsFromEnv, type FanoutServer } from './plugin/server';
-
-const NAME = 'chainloop-plugin-oci-registry';
-
-const HELP = `${NAME} ${PLUGIN_VERSION}
-
-A Chainloop fan-out plugin that stores attestations (the signed DSSE envelopes,
-byte for byte; no materials) in an OCI registry, and can attach them to the
-container images they name (OCI referrers, cosign .att).
-Chainloop's control plane launches it as a HashiCorp go-plugin
-subprocess and talks to it over gRPC; it is not meant to be run by hand.
-
-To use it, place it where the control plane loads plugins from. The control
-plane sets ${MAGIC_COOKIE_KEY} and the go-plugin variables; without them the
-program refuses to start.
-
-Usage:
-  ${NAME}                            serve (only when launched by Chainloop)
-  ${NAME} --debug-listen HOST:PORT   serve plaintext gRPC with reflection on a
-                                     loopback address, for grpcurl sessions
-  ${NAME} host [--help]              act as a go-plugin host (for testing)
-  ${NAME} --version                  print the version
-  ${NAME} --help                     print this help
-
-Environment:
-  CHAINLOOP_PLUGIN_LOG_LEVEL   trace, debug, info (default), warn or error
-  SSL_CERT_FILE, SSL_CERT_DIR  extra CA certificates for registries, as in Go;
-  NODE_EXTRA_CA_CERTS          /etc/ssl/certs and /etc/pki/tls/certs are read too
-`;
-
-type Command =
-  | { kind: 'help' }
-  | { kind: 'version' }
-  | { kind: 'serve' }
-  | { kind: 'debug'; address: string }
-  | { kind: 'host'; args: string[] }
-  | { kind: 'usage-error'; message: string };
-
-function parseArgs(argv: readonly string[]): Command {
-  if (argv[0] === 'host') return { kind: 'host', args: argv.slice(1) };
-  let debug: string | undefined;
-  for (let i = 0; i < argv.length; i += 1) {
-    const arg = argv[i];
-    if (arg === '--help' || arg === '-h' || arg === 'help') return { kind: 'help' };
-    if (arg === '--version' || arg === '-v' || arg === 'version') return { kind: 'version' };
-    if (arg === '--debug-listen') {
-      const value = argv[i + 1];
-      if (value === undefined || value.startsWith('-')) {
-        return { kind: 'usage-error', message: '--debug-listen needs an address such as 127.0.0.1:50051' };
-      }
-      debug = value;
-      i += 1;
-    } else if (arg.startsWith('--debug-listen=')) {
-      debug = arg.slice('--debug-listen='.length);
-    } else {
-      return { kind: 'usage-error', message: `unknown argument ${JSON.stringify(arg)}; run ${NAME} --help` };
-    }
-  }
-  return debug === undefined ? { kind: 'serve' } : { kind: 'debug', address: debug };
-}
+import { HELP, NAME, parseArgs } from './cli-args';
 
 function writeStream(stream: NodeJS.WriteStream, text: string): Promise<void> {
   return new Promise((resolve) => {

@@ -8,19 +8,14 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import * as grpc from '@grpc/grpc-js';
 import { HealthCheckResponse_ServingStatus as ServingStatus } from '../gen/grpc/health/v1/health';
 import { GRPCBrokerService, GRPCStdioService } from '../gen/plugin/go_plugin';
-import {
-  APP_PROTOCOL_VERSION,
-  CORE_PROTOCOL_VERSION,
-  ENV,
-  HEALTH_SERVICE_NAME,
-  MAGIC_COOKIE_KEY,
-  MAGIC_COOKIE_VALUE,
-} from '../goplugin/constants';
-import { parseHandshake, type ParsedHandshake } from '../goplugin/handshake';
+import { APP_PROTOCOL_VERSION, ENV, HEALTH_SERVICE_NAME, MAGIC_COOKIE_KEY, MAGIC_COOKIE_VALUE } from '../goplugin/constants';
+import type { ParsedHandshake } from '../goplugin/handshake';
 import { generateCertificate, type GeneratedCertificate } from '../goplugin/tls';
 import { connectPlugin, type PluginClients } from './plugin-clients';
+import { awaitHandshake, PluginLaunchError, watchPlugin, type PluginExit, type PluginOutput } from './plugin-process';
 
 export * from './plugin-clients';
+export { PluginLaunchError, type PluginExit } from './plugin-process';
 
 export interface LaunchOptions {
   executable: string;
@@ -42,11 +37,6 @@ export interface LaunchOptions {
   healthCheck?: boolean;
   /** Open GRPCStdio/StreamStdio and GRPCBroker/StartStream like a go-plugin host does on connect (default true). */
   openSideStreams?: boolean;
-}
-
-export interface PluginExit {
-  code: number | null;
-  signal: NodeJS.Signals | null;
 }
 
 export interface LaunchedPlugin extends PluginClients {
@@ -72,36 +62,6 @@ export interface LaunchedPlugin extends PluginClients {
   shutdown(options?: { timeoutMs?: number }): Promise<number>;
   /** Sends a signal (default SIGKILL) and closes the clients. */
   kill(signal?: NodeJS.Signals): void;
-}
-
-function splitLines(onLine: (line: string) => void): { push(chunk: string): void; flush(): void } {
-  let buffer = '';
-  return {
-    push(chunk) {
-      buffer += chunk;
-      let newline = buffer.indexOf('\n');
-      while (newline >= 0) {
-        onLine(buffer.slice(0, newline).replace(/\r$/, ''));
-        buffer = buffer.slice(newline + 1);
-        newline = buffer.indexOf('\n');
-      }
-    },
-    flush() {
-      if (buffer !== '') onLine(buffer);
-      buffer = '';
-    },
-  };
-}
-
-export class PluginLaunchError extends Error {
-  constructor(
-    message: string,
-    readonly stderrLines: string[],
-    readonly exit?: PluginExit,
-  ) {
-    super(stderrLines.length > 0 ? `${message}\nplugin stderr:\n${stderrLines.join('\n')}` : message);
-    this.name = 'PluginLaunchError';
-  }
 }
 
 /** The environment a go-plugin host gives the plugin. */
@@ -140,104 +100,17 @@ export async function launchPlugin(options: LaunchOptions): Promise<LaunchedPlug
     env,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  const stderrLines: string[] = [];
-  const extraStdout: string[] = [];
-  let hasExited = false;
-  const exited = new Promise<PluginExit>((resolve) => {
-    child.once('exit', (code, signal) => {
-      hasExited = true;
-      resolve({ code, signal });
-    });
-  });
-  const spawnError = new Promise<never>((_, reject) => {
-    child.once('error', (error) => reject(new PluginLaunchError(`could not start ${options.executable}: ${error.message}`, stderrLines)));
-  });
-  spawnError.catch(() => undefined);
-
-  const stderrSplitter = splitLines((line) => {
-    stderrLines.push(line);
-    options.stderr?.(line);
-  });
-  child.stderr!.setEncoding('utf8');
-  child.stderr!.on('data', (chunk: string) => stderrSplitter.push(chunk));
-  child.stderr!.on('end', () => stderrSplitter.flush());
-
-  const handshakeLine = new Promise<string>((resolve, reject) => {
-    let buffer = '';
-    let done = false;
-    child.stdout!.setEncoding('utf8');
-    child.stdout!.on('data', (chunk: string) => {
-      if (done) {
-        extraStdout.push(chunk);
-        return;
-      }
-      buffer += chunk;
-      const newline = buffer.indexOf('\n');
-      if (newline >= 0) {
-        done = true;
-        resolve(buffer.slice(0, newline));
-        const rest = buffer.slice(newline + 1);
-        if (rest !== '') extraStdout.push(rest);
-      }
-    });
-    child.stdout!.on('end', () => {
-      if (!done) reject(new Error(`stdout closed before a handshake line${buffer ? ` (got ${JSON.stringify(buffer)})` : ''}`));
-    });
-  });
-  handshakeLine.catch(() => undefined);
-
-  const timeoutMs = options.startTimeoutMs ?? 15_000;
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`no handshake line within ${timeoutMs} ms`)), timeoutMs);
+  // Both attach their listeners before anything is awaited: no event of the child is missed.
+  const output = watchPlugin(child, options.stderr);
+  const handshake = await awaitHandshake(child, output, {
+    executable: options.executable,
+    timeoutMs: options.startTimeoutMs ?? 15_000,
+    autoMTLS,
   });
 
-  // After a failed start: wait (briefly) until the process is gone and its stderr read.
-  const closed = new Promise<PluginExit>((resolve) => child.once('close', (code, signal) => resolve({ code, signal })));
-  const exitBeforeHandshake = async (fallback: string): Promise<never> => {
-    const exit = await Promise.race([closed, new Promise<undefined>((r) => setTimeout(() => r(undefined), 1000).unref())]);
-    if (exit) {
-      throw new PluginLaunchError(
-        `plugin exited (code ${exit.code}, signal ${exit.signal}) before its handshake`,
-        stderrLines,
-        exit,
-      );
-    }
-    throw new PluginLaunchError(fallback, stderrLines);
-  };
-
-  let handshake: ParsedHandshake;
-  try {
-    const line = await Promise.race([
-      handshakeLine.catch((error: Error) => exitBeforeHandshake(error.message)),
-      spawnError,
-      timeout,
-    ]);
-    handshake = parseHandshake(line);
-    if (handshake.coreVersion !== CORE_PROTOCOL_VERSION) {
-      throw new Error(`plugin speaks go-plugin core protocol ${handshake.coreVersion}, want ${CORE_PROTOCOL_VERSION}`);
-    }
-    if (handshake.appVersion !== APP_PROTOCOL_VERSION) {
-      throw new Error(`plugin speaks app protocol ${handshake.appVersion}, want ${APP_PROTOCOL_VERSION}`);
-    }
-    if (handshake.protocol !== 'grpc') throw new Error(`plugin protocol is ${handshake.protocol}, want grpc`);
-    if (autoMTLS && !handshake.serverCertDer) throw new Error('AutoMTLS asked for but the handshake has no certificate');
-    if (!autoMTLS && handshake.serverCertDer) throw new Error('the handshake has a certificate although none was asked for');
-  } catch (error) {
-    if (!hasExited) child.kill('SIGKILL');
-    child.stdout!.destroy();
-    child.stderr!.destroy();
-    if (error instanceof PluginLaunchError) throw error;
-    throw new PluginLaunchError(error instanceof Error ? error.message : String(error), stderrLines);
-  } finally {
-    clearTimeout(timer);
-  }
-
-  const target =
-    handshake.network === 'unix' ? `unix://${handshake.address}` : handshake.address;
+  const target = handshake.network === 'unix' ? `unix://${handshake.address}` : handshake.address;
   const clients = connectPlugin({ target, serverCertDer: handshake.serverCertDer, clientCertificate });
-
-  const sideStreams: grpc.ClientReadableStream<unknown>[] = [];
+  const sideStreams: { cancel(): void }[] = [];
   const closeAll = (): void => {
     for (const stream of sideStreams) stream.cancel();
     clients.close();
@@ -248,30 +121,16 @@ export async function launchPlugin(options: LaunchOptions): Promise<LaunchedPlug
       const health = await clients.health.check({ service: HEALTH_SERVICE_NAME }, { deadlineMs: 10_000 });
       if (health.status !== ServingStatus.SERVING) throw new Error(`health of "plugin" is ${health.status}, want SERVING`);
     }
-    if (options.openSideStreams ?? true) {
-      const stdio = clients.client(GRPCStdioService, 'GRPCStdio') as unknown as Record<string, (...a: unknown[]) => grpc.ClientReadableStream<unknown>>;
-      const stdioStream = stdio.streamStdio({});
-      stdioStream.on('error', () => undefined);
-      stdioStream.on('data', () => undefined);
-      sideStreams.push(stdioStream);
-      const broker = clients.client(GRPCBrokerService, 'GRPCBroker') as unknown as Record<string, () => grpc.ClientDuplexStream<unknown, unknown>>;
-      const brokerStream = broker.startStream();
-      brokerStream.on('error', () => undefined);
-      brokerStream.on('data', () => undefined);
-      sideStreams.push(brokerStream as unknown as grpc.ClientReadableStream<unknown>);
-    }
+    if (options.openSideStreams ?? true) sideStreams.push(...openSideStreams(clients));
   } catch (error) {
     closeAll();
-    if (!hasExited) child.kill('SIGKILL');
-    throw new PluginLaunchError(
-      `could not talk to the plugin: ${error instanceof Error ? error.message : String(error)}`,
-      stderrLines,
-    );
+    if (!output.hasExited) child.kill('SIGKILL');
+    throw new PluginLaunchError(`could not talk to the plugin: ${error instanceof Error ? error.message : String(error)}`, output.stderrLines);
   }
 
-  void exited.then(() => closeAll());
+  void output.exited.then(() => closeAll());
 
-  const plugin: LaunchedPlugin = {
+  return {
     ...clients,
     close: closeAll,
     pid: child.pid as number,
@@ -279,46 +138,60 @@ export async function launchPlugin(options: LaunchOptions): Promise<LaunchedPlug
     handshake,
     clientCertificate,
     env,
-    stderrLines,
-    extraStdout,
-    exited,
+    stderrLines: output.stderrLines,
+    extraStdout: output.extraStdout,
+    exited: output.exited,
     get hasExited() {
-      return hasExited;
+      return output.hasExited;
     },
-    async shutdown(shutdownOptions = {}) {
-      const limit = shutdownOptions.timeoutMs ?? 2000;
-      const started = Date.now();
-      if (!hasExited) {
-        try {
-          await clients.controller.shutdown({}, { deadlineMs: limit });
-        } catch (error) {
-          // The connection may drop as the plugin exits; only a live plugin that refuses is an error.
-          const code = (error as grpc.ServiceError).code;
-          if (code !== grpc.status.UNAVAILABLE && code !== grpc.status.CANCELLED && !hasExited) {
-            closeAll();
-            throw error;
-          }
-        }
-      }
-      let timer: NodeJS.Timeout | undefined;
-      const outcome = await Promise.race([
-        exited.then(() => 'exited' as const),
-        new Promise<'timeout'>((resolve) => {
-          timer = setTimeout(() => resolve('timeout'), Math.max(0, limit - (Date.now() - started)));
-        }),
-      ]);
-      clearTimeout(timer);
-      closeAll();
-      if (outcome === 'timeout') {
-        child.kill('SIGKILL');
-        throw new Error(`plugin did not exit within ${limit} ms of Shutdown; killed`);
-      }
-      return Date.now() - started;
-    },
+    shutdown: (shutdownOptions = {}) => shutdownPlugin(clients, child, output, closeAll, shutdownOptions.timeoutMs ?? 2000),
     kill(signal: NodeJS.Signals = 'SIGKILL') {
-      if (!hasExited) child.kill(signal);
+      if (!output.hasExited) child.kill(signal);
       if (signal === 'SIGKILL') closeAll();
     },
   };
-  return plugin;
+}
+
+/** GRPCStdio/StreamStdio and GRPCBroker/StartStream, opened and drained as a go-plugin host does on connect. */
+function openSideStreams(clients: PluginClients): { cancel(): void }[] {
+  const stdio = clients.client(GRPCStdioService, 'GRPCStdio') as unknown as Record<string, (...a: unknown[]) => grpc.ClientReadableStream<unknown>>;
+  const stdioStream = stdio.streamStdio({});
+  const broker = clients.client(GRPCBrokerService, 'GRPCBroker') as unknown as Record<string, () => grpc.ClientDuplexStream<unknown, unknown>>;
+  const brokerStream = broker.startStream();
+  for (const stream of [stdioStream, brokerStream]) {
+    stream.on('error', () => undefined);
+    stream.on('data', () => undefined);
+  }
+  return [stdioStream, brokerStream];
+}
+
+/** GRPCController/Shutdown, then the wait for the exit; SIGKILL past `limitMs`. Resolves with the ms it took. */
+async function shutdownPlugin(clients: PluginClients, child: ChildProcess, output: PluginOutput, closeAll: () => void, limitMs: number): Promise<number> {
+  const started = Date.now();
+  if (!output.hasExited) {
+    try {
+      await clients.controller.shutdown({}, { deadlineMs: limitMs });
+    } catch (error) {
+      // The connection may drop as the plugin exits; only a live plugin that refuses is an error.
+      const code = (error as grpc.ServiceError).code;
+      if (code !== grpc.status.UNAVAILABLE && code !== grpc.status.CANCELLED && !output.hasExited) {
+        closeAll();
+        throw error;
+      }
+    }
+  }
+  let timer: NodeJS.Timeout | undefined;
+  const outcome = await Promise.race([
+    output.exited.then(() => 'exited' as const),
+    new Promise<'timeout'>((resolve) => {
+      timer = setTimeout(() => resolve('timeout'), Math.max(0, limitMs - (Date.now() - started)));
+    }),
+  ]);
+  clearTimeout(timer);
+  closeAll();
+  if (outcome === 'timeout') {
+    child.kill('SIGKILL');
+    throw new Error(`plugin did not exit within ${limitMs} ms of Shutdown; killed`);
+  }
+  return Date.now() - started;
 }
