@@ -129,9 +129,8 @@ export const DEFAULT_CALL_BUDGETS: Readonly<CallBudgets> = Object.freeze({ execu
  * fixed time would fail every delivery of a body the link cannot carry in
  * it, and Chainloop's retries would fail the same way until they gave up.
  * Execute's budget grows by this much per MiB of envelope, and so does the
- * response timeout of a request whose body goes out in one write (undici's
- * timer runs while it is sent). Stalls are still ended by the per-request
- * timeouts.
+ * response timeout of a request per MiB of its body (undici's timer runs
+ * while the body is sent). Both stay finite, so a stalled upload still ends.
  */
 export const SLOWEST_LINK_MS_PER_MIB = 1000;
 

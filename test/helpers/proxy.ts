@@ -33,8 +33,10 @@ import type { Socket } from 'node:net';
 import { LOOPBACK } from './ports';
 
 export type ProxyAction =
-  /** `responseHeaders` are added to the target's answer (e.g. OCI-Subject or OCI-Chunk-Min-Length). */
-  /** `requestBytesPerSecond` paces the request body toward the target, as a slow link does. */
+  /**
+   * `responseHeaders` are added to the target's answer (e.g. OCI-Subject or OCI-Chunk-Min-Length);
+   * `requestBytesPerSecond` paces the request body toward the target, as a slow link does.
+   */
   | {
       kind: 'forward';
       delayMs?: number;
