@@ -14,6 +14,7 @@ import { apiUrl, failure, nextLocation, retryContext, sendToUpload, type Session
 
 export type EnsureOutcome = 'present' | 'mounted' | 'uploaded';
 
+/** `present`: the answer of a HEAD the caller already sent, if it has one. */
 export async function ensureBlob(
   s: Session,
   repo: Repository,
@@ -21,8 +22,9 @@ export async function ensureBlob(
   data: Uint8Array,
   from: Repository | undefined,
   signal?: AbortSignal,
+  present?: boolean,
 ): Promise<EnsureOutcome> {
-  if (await blobExists(s, repo, digest, signal)) return 'present';
+  if (present ?? (await blobExists(s, repo, digest, signal))) return 'present';
   if (from && from.apiHost === repo.apiHost && from.path !== repo.path) {
     const mounted = await withRetry(
       async () => {

@@ -81,6 +81,26 @@ describeIf.each(['anonymous', 'token'] as const)('a large envelope streamed to a
     await readBack(`${proxy.host}/team/att/chainloop-${sha256(envelope)}:latest`, envelope);
   });
 
+  it('asks the attestation\'s repository while the PATCH still drains: after the commit only the mount and the manifest', async () => {
+    proxy.reset();
+    // The registry takes the PATCH slower than the envelope arrives, as a registry across a network does.
+    proxy.setHook((info) => (info.method === 'PATCH' ? { kind: 'forward', requestBytesPerSecond: 40 * 1024 * 1024 } : undefined));
+    try {
+      const envelope = bigEnvelope();
+      await execute(envelope);
+      await proxy.idle();
+      const target = `/v2/team/att/chainloop-${sha256(envelope)}/`;
+      const lines = proxy.requests.filter((r) => r.status !== 401).map((r) => `${r.method} ${r.path.startsWith(target) ? 'target' : 'staging'} ${r.query.includes('mount=') ? 'mount' : ''}`.trim());
+      const commit = proxy.requests.filter((r) => r.status !== 401).findIndex((r) => r.method === 'PUT' && r.path.includes('/chainloop-test/blobs/uploads/'));
+      expect(lines.indexOf('HEAD target')).toBeGreaterThanOrEqual(0);
+      expect(lines.indexOf('HEAD target')).toBeLessThan(commit);
+      expect(lines.slice(commit + 1)).toEqual(['POST target mount', 'PUT target']);
+      await readBack(`${proxy.host}/team/att/chainloop-${sha256(envelope)}:latest`, envelope);
+    } finally {
+      proxy.setHook(undefined);
+    }
+  });
+
   it('streams straight into the repository of the single layout (no mount)', async () => {
     proxy.reset();
     const envelope = bigEnvelope();

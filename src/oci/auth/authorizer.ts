@@ -59,8 +59,7 @@ export class Authorizer {
    * AuthenticationError or PermissionError.
    */
   async send(repo: Repository, actions: Actions, req: HttpRequest, alsoPull?: Repository): Promise<HttpResponse> {
-    // A cross-repository mount needs pull on the source too, in the same token.
-    const scope = `repository:${repo.path}:${actions}${alsoPull ? ` repository:${alsoPull.path}:pull` : ''}`;
+    const scope = scopeOf(repo, actions, alsoPull);
     let auth = await this.attach(repo, scope, actions, req.signal);
     let res = await this.transport.send(withAuthorization(req, auth));
     if (res.status !== 401) return res;
@@ -79,6 +78,15 @@ export class Authorizer {
     if (res.status !== 401) return res;
     if (auth.kind === 'bearer') this.tokens.invalidate(auth.key, auth.token);
     throw await this.unauthorized(res, scope);
+  }
+
+  /**
+   * Fetches the token that `send` would use for these arguments now, ahead of
+   * the request, so that the request itself later finds it cached. Registries
+   * that take Basic credentials (or whose scheme is not known yet) need nothing.
+   */
+  async prepare(repo: Repository, actions: Actions, alsoPull?: Repository, signal?: AbortSignal): Promise<void> {
+    await this.attach(repo, scopeOf(repo, actions, alsoPull), actions, signal);
   }
 
   private async attach(repo: Repository, scope: string, actions: Actions, signal?: AbortSignal): Promise<Attached> {
@@ -154,6 +162,11 @@ export class Authorizer {
     }
     return new AuthenticationError(host, `the registry rejected the provided credentials${reason}`);
   }
+}
+
+/** A cross-repository mount needs pull on the source too, in the same token. */
+function scopeOf(repo: Repository, actions: Actions, alsoPull?: Repository): string {
+  return `repository:${repo.path}:${actions}${alsoPull ? ` repository:${alsoPull.path}:pull` : ''}`;
 }
 
 function withAuthorization(req: HttpRequest, auth: Attached): HttpRequest {

@@ -130,6 +130,12 @@ export class FakeRegistry {
     return false;
   }
 
+  private mayPull(rec: RecordedRequest, repo: string): boolean {
+    if ((this.opts.auth ?? 'none') !== 'bearer') return true;
+    const token = rec.authorization?.startsWith('Bearer ') ? rec.authorization.slice(7) : undefined;
+    return Boolean(token && this.tokens.get(token)?.has(`repository:${repo}:pull`));
+  }
+
   basic(): string {
     return `Basic ${Buffer.from(`${this.opts.username ?? 'user'}:${this.opts.password ?? 'pass'}`).toString('base64')}`;
   }
@@ -154,6 +160,15 @@ export class FakeRegistry {
 
   private upload(rec: RecordedRequest, url: URL, repo: string, id: string, res: ServerResponse): void {
     if (rec.method === 'POST' && id === '') {
+      // Cross-repository mount: 201 when the source holds the blob (and the token may pull it), else a session.
+      const mount = url.searchParams.get('mount');
+      const from = url.searchParams.get('from');
+      const source = mount && from ? this.blobs.get(`${from}@${mount}`) : undefined;
+      if (source && this.mayPull(rec, from!)) {
+        this.blobs.set(`${repo}@${mount}`, source);
+        res.writeHead(201, { location: `/v2/${repo}/blobs/${mount}`, 'docker-content-digest': mount! });
+        return void res.end();
+      }
       const uuid = randomUUID();
       this.uploads.set(uuid, repo);
       const headers: Record<string, string> = { location: `/v2/${repo}/blobs/uploads/${uuid}?_state=SECRETSTATE${uuid}`, 'docker-upload-uuid': uuid };

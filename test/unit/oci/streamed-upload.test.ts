@@ -71,3 +71,75 @@ describe('StreamedUpload', () => {
     expect(reg.blobs.get(`staging@${digest}`)?.equals(sent)).toBe(true);
   });
 });
+
+describe('StreamedUpload.finish into another repository', () => {
+  const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+  const isHeadOf = (target: string) => (r: { method: string; path: string }) => r.method === 'HEAD' && r.path.startsWith(`/v2/${target}/blobs/`);
+  const isCommit = (r: { method: string; path: string }) => r.method === 'PUT' && r.path.startsWith('/v2/staging/blobs/uploads/');
+  const credentials = { username: 'user', password: 'pass' };
+
+  /** Streams `data` into `staging` and finishes into `target`; the PATCH is answered only once `release()` says so (bounded). */
+  async function streamAndFinish(data: Buffer, release: () => boolean): Promise<string> {
+    reg.intercept = async (rec) => {
+      if (rec.method !== 'PATCH') return false;
+      for (let waited = 0; waited < 2000 && !release(); waited += 10) await sleep(10);
+      return false; // then answered as usual
+    };
+    const upload = clientFor({ credentials }).startStreamedUpload(repoOn(reg, 'staging'), data.length);
+    upload.write(data);
+    upload.end();
+    // As in Execute, the digest is known once the PATCH is under way (and the registry's auth scheme learnt).
+    for (let waited = 0; waited < 2000 && !reg.requests.some((r) => r.method === 'PATCH'); waited += 5) await sleep(5);
+    return upload.finish(repoOn(reg, 'target'), sha256Digest(data), data);
+  }
+
+  it('asks the target and fetches the mount token while the PATCH drains; after the commit only the mount is left', async () => {
+    reg = await new FakeRegistry({ auth: 'bearer' }).start();
+    const data = randomBytes(50_000);
+    const headSeen = (): boolean => reg.requests.some(isHeadOf('target'));
+    const mountTokenSeen = (): boolean => reg.tokenRequests.some((r) => r.url.includes('target') && r.url.includes('staging'));
+    expect(await streamAndFinish(data, () => headSeen() && mountTokenSeen())).toBe('mounted');
+
+    const v2 = reg.registryRequests().map((r) => `${r.method} ${r.path.replace(/[0-9a-f-]{36}/, 'ID').replace(/sha256:[0-9a-f]{64}/, 'DIGEST')}`);
+    const commit = reg.registryRequests().findIndex(isCommit);
+    const head = reg.registryRequests().findIndex(isHeadOf('target'));
+    expect(head).toBeGreaterThanOrEqual(0);
+    expect(head).toBeLessThan(commit);
+    // After the commit: the mount, answered with the token fetched ahead (no token request after the commit).
+    expect(v2.slice(commit + 1).filter((l) => !l.includes(' 401'))).toEqual(['POST /v2/target/blobs/uploads/']);
+    const commitAt = reg.requests.indexOf(reg.registryRequests()[commit]!);
+    expect(reg.requests.slice(commitAt).filter((r) => r.path === '/token')).toEqual([]);
+    expect(reg.blobs.get(`target@${sha256Digest(data)}`)?.equals(data)).toBe(true);
+  });
+
+  it('is present when the target already holds the blob (a re-delivery): no mount', async () => {
+    reg = await new FakeRegistry({ auth: 'bearer' }).start();
+    const data = randomBytes(20_000);
+    reg.blobs.set(`target@${sha256Digest(data)}`, data);
+    expect(await streamAndFinish(data, () => reg.requests.some(isHeadOf('target')))).toBe('present');
+    expect(reg.registryRequests().findIndex(isHeadOf('target'))).toBeLessThan(reg.registryRequests().findIndex(isCommit));
+    expect(reg.registryRequests().filter((r) => r.method === 'POST' && r.url.includes('mount='))).toEqual([]);
+  });
+
+  it('asks again after the commit when the early HEAD failed, then mounts', async () => {
+    reg = await new FakeRegistry({ auth: 'bearer' }).start();
+    const data = randomBytes(20_000);
+    let failedHeads = 0;
+    const upload = clientFor({ credentials }).startStreamedUpload(repoOn(reg, 'staging'), data.length);
+    reg.intercept = async (rec, res) => {
+      if (isHeadOf('target')(rec) && failedHeads === 0) {
+        failedHeads++;
+        res.writeHead(500);
+        res.end();
+        return true;
+      }
+      if (rec.method === 'PATCH') for (let waited = 0; waited < 2000 && failedHeads === 0; waited += 10) await sleep(10);
+      return false;
+    };
+    upload.write(data);
+    upload.end();
+    expect(await upload.finish(repoOn(reg, 'target'), sha256Digest(data), data)).toBe('mounted');
+    const commit = reg.registryRequests().findIndex(isCommit);
+    expect(reg.registryRequests().slice(commit + 1).filter(isHeadOf('target')).length).toBeGreaterThanOrEqual(1);
+  });
+});
