@@ -14,11 +14,19 @@ import type { DriveResult } from './drive';
 import { pluginExecutable } from './plugin';
 import type { BenchRegistry } from './registry';
 
-/** Who pushed: the plugin through the TypeScript client, the floor, or the plugin through the Go host. */
-export type Side = 'plugin' | 'floor' | 'gohost';
+/**
+ * Who pushed: the plugin through the TypeScript client, the floor, the plugin
+ * through the Go host, or the Go reference plugin (bench/goref) through the Go host.
+ */
+export type Side = 'plugin' | 'floor' | 'gohost' | 'goref';
 
-/** Row-name suffix telling which client drove the plugin. */
-export const DRIVER_LABEL: Record<Side, string> = { plugin: ' (TS client)', floor: '', gohost: ' (Go host)' };
+/** Row-name suffix telling which client drove which plugin. */
+export const DRIVER_LABEL: Record<Side, string> = {
+  plugin: ' (TS client)',
+  floor: '',
+  gohost: ' (Go host)',
+  goref: ', Go reference plugin (Go host)',
+};
 
 /** make runs from the repository root; run-ts bundles into .tmp/run-ts/ (as in plugin.ts). */
 const GOHOST_DIR = [resolve(process.cwd(), 'test/interop/gohost'), resolve(__dirname, '../../test/interop/gohost')].find((d) =>
@@ -34,9 +42,26 @@ export function buildGoHost(): { path: string } | { missing: string } {
   return { path: resolve(GOHOST_DIR, 'gohost') };
 }
 
+/**
+ * Builds the Go reference plugin (bench/goref: the floor's requests from a
+ * go-plugin plugin written in Go), after the host; undefined with the reason
+ * when it cannot be built.
+ */
+export function buildGoReference(): { path: string } | { missing: string } {
+  const dir = [resolve(process.cwd(), 'bench/goref'), resolve(__dirname, '../../bench/goref')].find((d) => existsSync(resolve(d, 'build.sh')));
+  if (!dir) return { missing: 'bench/goref/build.sh not found' };
+  const r = spawnSync('bash', [resolve(dir, 'build.sh')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 300_000 });
+  if (r.status !== 0) return { missing: (r.stderr || r.stdout || `build.sh exited ${r.status}`).trim().split('\n').pop()! };
+  return { path: resolve(dir, 'goref') };
+}
+
 export interface GoHostOptions {
   /** The executable the host launches (profile-run passes a wrapper that adds --cpu-prof). */
   plugin?: string;
+  /** Extra environment for the host, which go-plugin hands on to the plugin. */
+  env?: Record<string, string>;
+  /** Plaintext gRPC instead of Chainloop's AutoMTLS: a host-side change, measured for comparison only. */
+  noAutoMTLS?: boolean;
 }
 
 export class GoHostDriver {
@@ -58,8 +83,9 @@ export class GoHostDriver {
         registry.username,
         '-password',
         registry.password,
+        ...(options.noAutoMTLS ? ['-no-automtls'] : []),
       ],
-      { stdio: ['pipe', 'pipe', 'pipe'] },
+      { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ...options.env } },
     );
     let stderr = '';
     child.stderr.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-2000)));

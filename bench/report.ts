@@ -65,7 +65,14 @@ export function notes(results: CaseResult[]): string[] {
       out.push(
         `${tag}: CPU ms/attestation plugin path: plugin ${c.plugin.plugin} + host ${c.plugin.benchHost} + registry ${c.plugin.registry}; ` +
           `floor: client ${c.floor.benchHost} + registry ${c.floor.registry}` +
-          (c.peer ? `; @sigstore/oci: client ${c.peer.benchHost} + registry ${c.peer.registry}` : ''),
+          (c.peer ? `; @sigstore/oci: client ${c.peer.benchHost} + registry ${c.peer.registry}` : '') +
+          (c.goref ? `; Go reference plugin: plugin ${c.goref.plugin} + host ${c.goref.benchHost} + registry ${c.goref.registry}` : ''),
+      );
+    }
+    if (d.hopCpu) {
+      out.push(
+        `${tag}: the host hop alone (Go reference plugin answering on arrival): p50 ${d.hopP50} ms, ` +
+          `CPU ms/Execute plugin ${d.hopCpu.plugin} + host ${d.hopCpu.host}`,
       );
     }
     if (d.grpcAndDecodeMs !== undefined) {

@@ -5,7 +5,7 @@
  * next to a baseline measured in the same run.
  *
  *   node scripts/run-ts.js bench/run.ts [--smoke] [--only=startup,executable,requests,referrers,latency,throughput,large]
- *                                       [--modes=token,anonymous]
+ *                                       [--modes=token,anonymous] [--plaintext]
  *
  * Exits non-zero only when something FAILED (an Execute error, a crash, a
  * case that could not run), never on a missed target.
@@ -16,7 +16,7 @@ import { executableCase } from './cases/executable';
 import { largeTimeCase } from './cases/large';
 import { largeMemoryCase } from './cases/large-memory';
 import { latencyCase } from './cases/latency';
-import { buildGoHost } from './gohost-driver';
+import { buildGoHost, buildGoReference } from './gohost-driver';
 import { referrersCase } from './cases/referrers';
 import { requestsCase } from './cases/requests';
 import { startupCase } from './cases/startup';
@@ -28,12 +28,14 @@ import { FULL, SMOKE, type BenchContext, type CaseOutcome, type CaseResult } fro
 const ALL_CASES = ['startup', 'executable', 'requests', 'referrers', 'latency', 'throughput', 'large'] as const;
 type CaseName = (typeof ALL_CASES)[number];
 
-function parseArgs(argv: string[]): { smoke: boolean; only: Set<CaseName>; modes: BenchMode[] } {
+function parseArgs(argv: string[]): { smoke: boolean; only: Set<CaseName>; modes: BenchMode[]; plaintext: boolean } {
   let smoke = false;
+  let plaintext = false;
   let only = new Set<CaseName>(ALL_CASES);
   let modes: BenchMode[] = ['token', 'anonymous'];
   for (const arg of argv) {
     if (arg === '--smoke') smoke = true;
+    else if (arg === '--plaintext') plaintext = true;
     else if (arg.startsWith('--only=')) {
       const names = arg.slice(7).split(',').filter(Boolean);
       for (const n of names) if (!(ALL_CASES as readonly string[]).includes(n)) throw new Error(`unknown case ${n}`);
@@ -43,12 +45,12 @@ function parseArgs(argv: string[]): { smoke: boolean; only: Set<CaseName>; modes
       for (const m of modes) if (m !== 'token' && m !== 'anonymous' && m !== 'basic') throw new Error(`unknown mode ${m}`);
     } else throw new Error(`unknown argument ${arg}`);
   }
-  return { smoke, only, modes };
+  return { smoke, only, modes, plaintext };
 }
 
 async function main(): Promise<number> {
   const startedAt = new Date();
-  const { smoke, only, modes } = parseArgs(process.argv.slice(2));
+  const { smoke, only, modes, plaintext } = parseArgs(process.argv.slice(2));
   const params = smoke ? SMOKE : FULL;
   // Whole-run bound: smoke must finish in < 60 s, the full run well under 15 min.
   const watchdog = setTimeout(() => {
@@ -68,7 +70,13 @@ async function main(): Promise<number> {
     if ('path' in built) goHost = built.path;
     else log(`Go go-plugin host unavailable (${built.missing}): latency, throughput and large are driven by the TypeScript client only`);
   }
-  const ctx: BenchContext = { params, registries, goHost, log, record: (r) => results.push(r) };
+  let goRef: string | undefined;
+  if (goHost && (only.has('latency') || only.has('large'))) {
+    const built = buildGoReference();
+    if ('path' in built) goRef = built.path;
+    else log(`Go reference plugin unavailable (${built.missing}): its rows are left out`);
+  }
+  const ctx: BenchContext = { params, registries, goHost, goRef, plaintext, log, record: (r) => results.push(r) };
 
   const run = async (name: string, mode: BenchMode | 'n/a', fn: () => Promise<void>): Promise<void> => {
     const started = Date.now();

@@ -16,6 +16,8 @@ export interface Sides {
   bp: BenchPlugin;
   floor: Floor;
   goHost: GoHostDriver | undefined;
+  /** The Go reference plugin through the Go host, when asked for and built. */
+  goRef: GoHostDriver | undefined;
   execute(envelope: Buffer): Promise<void>;
   floorPush(envelope: Buffer): Promise<unknown>;
   /** Untimed pushes on every side, so V8 has optimised each before the clock starts. */
@@ -23,13 +25,16 @@ export interface Sides {
   stop(): Promise<void>;
 }
 
-export async function startSides(ctx: BenchContext, r: BenchRegistry): Promise<Sides> {
+export async function startSides(ctx: BenchContext, r: BenchRegistry, options: { goRef?: boolean } = {}): Promise<Sides> {
   const bp = await startBenchPlugin(r);
   const floor = new Floor(r);
   let goHost: GoHostDriver | undefined;
+  let goRef: GoHostDriver | undefined;
   try {
     goHost = ctx.goHost ? await GoHostDriver.start(ctx.goHost, r) : undefined;
+    if (options.goRef && ctx.goHost && ctx.goRef) goRef = await GoHostDriver.start(ctx.goHost, r, { plugin: ctx.goRef });
   } catch (error) {
+    await goHost?.stop();
     await bp.stop();
     await floor.close();
     throw error;
@@ -41,14 +46,17 @@ export async function startSides(ctx: BenchContext, r: BenchRegistry): Promise<S
     bp,
     floor,
     goHost,
+    goRef,
     execute,
     floorPush,
     async warm(count, concurrency) {
       assertNoFailures('plugin warm-up', await drive(makeEnvelopes(count, bytes), concurrency, execute));
       assertNoFailures('floor warm-up', await drive(makeEnvelopes(count, bytes), concurrency, floorPush));
       if (goHost) assertNoFailures('Go host warm-up', await goHost.execute(count, concurrency, bytes));
+      if (goRef) assertNoFailures('Go reference plugin warm-up', await goRef.execute(count, concurrency, bytes));
     },
     async stop() {
+      await goRef?.stop();
       await goHost?.stop();
       await bp.stop();
       await floor.close();

@@ -101,6 +101,10 @@ export interface BenchContext {
   registries: Map<BenchMode, BenchRegistry>;
   /** The Go go-plugin host executable (load-driver mode); undefined when Go is missing. */
   goHost: string | undefined;
+  /** The Go reference plugin (bench/goref), when the host and it were built: what the host hop costs any plugin. */
+  goRef: string | undefined;
+  /** --plaintext: the large case also drives the plugin through a host with AutoMTLS off (a host-side change). */
+  plaintext?: boolean;
   log(message: string): void;
   record(result: CaseResult): void;
 }

@@ -19,7 +19,12 @@ import type { BenchContext, LargeTimeSpec } from '../types';
 const MiB = 1024 * 1024;
 export const LARGE_RATIO_TARGET = 1.25;
 
-type LargeSide = 'plugin' | 'floor' | 'peer';
+/**
+ * goref: the Go reference plugin's push; hop: the same plugin answering on
+ * arrival (the host hop alone); plaintext: the plugin through a host with
+ * AutoMTLS off (a host-side change, measured with --plaintext only).
+ */
+type LargeSide = 'plugin' | 'floor' | 'peer' | 'goref' | 'hop' | 'plaintext';
 
 export async function largeTimeCase(ctx: BenchContext, mode: BenchMode, spec: LargeTimeSpec): Promise<void> {
   const r = ctx.registries.get(mode);
@@ -28,15 +33,23 @@ export async function largeTimeCase(ctx: BenchContext, mode: BenchMode, spec: La
   const bytes = Math.round(sizeMiB * MiB);
   const floor = new Floor(r);
   const peer = new SigstorePeer(r);
-  let goHost: GoHostDriver | undefined;
+  // The sides a Go host drives, each its own host and plugin process.
+  const hosted: Partial<Record<LargeSide, GoHostDriver>> = {};
   let bp: BenchPlugin | undefined;
   try {
-    if (ctx.goHost) goHost = await GoHostDriver.start(ctx.goHost, r);
+    if (ctx.goHost) hosted.plugin = await GoHostDriver.start(ctx.goHost, r);
     else bp = await startBenchPlugin(r);
+    if (ctx.goHost && ctx.goRef) {
+      hosted.goref = await GoHostDriver.start(ctx.goHost, r, { plugin: ctx.goRef });
+      hosted.hop = await GoHostDriver.start(ctx.goHost, r, { plugin: ctx.goRef, env: { GOREF_RECEIVE_ONLY: '1' } });
+    }
+    if (ctx.goHost && ctx.plaintext) hosted.plaintext = await GoHostDriver.start(ctx.goHost, r, { noAutoMTLS: true });
+    const goHost = hosted.plugin;
     // One pool of distinct envelopes per bench side, rewritten in place before each batch.
     const pool = makeEnvelopes(Math.min(batch, perSide), bytes);
     const run = async (side: LargeSide, count: number): Promise<DriveResult> => {
-      if (side === 'plugin' && goHost) return goHost.execute(count, c, bytes);
+      const driver = hosted[side];
+      if (driver) return driver.execute(count, c, bytes);
       const items = pool.slice(0, count);
       for (const e of items) makeDistinct(e);
       const push =
@@ -45,22 +58,23 @@ export async function largeTimeCase(ctx: BenchContext, mode: BenchMode, spec: La
     };
     // CPU per Execute of each process, as in the throughput case: at 1 MiB c=4
     // the 2 cores are saturated, and this is what sets the ratio.
-    const cpu = { plugin: { plugin: 0, bench: 0, registry: 0 }, floor: { plugin: 0, bench: 0, registry: 0 }, peer: { plugin: 0, bench: 0, registry: 0 } };
+    const zero = (): { plugin: number; bench: number; registry: number } => ({ plugin: 0, bench: 0, registry: 0 });
+    const cpu = { plugin: zero(), floor: zero(), peer: zero(), goref: zero(), hop: zero(), plaintext: zero() };
     const counted = (side: LargeSide, count: number): Promise<DriveResult> => {
-      const onPlugin = side === 'plugin';
+      const driver = hosted[side];
       const pids = {
-        plugin: onPlugin ? (goHost ? goHost.pids.plugin : bp!.plugin.pid) : undefined,
-        bench: onPlugin && goHost ? goHost.pids.host : process.pid,
+        plugin: driver ? driver.pids.plugin : side === 'plugin' ? bp!.plugin.pid : undefined,
+        bench: driver ? driver.pids.host : process.pid,
         registry: r.reg.pid,
       };
       return addCpuOf(pids, cpu[side], () => run(side, count));
     };
-    const sides: LargeSide[] = ['plugin', 'floor', 'peer'];
+    const sides = (['plugin', 'floor', 'peer', 'goref', 'hop', 'plaintext'] as const).filter((s) => s === 'floor' || s === 'peer' || hosted[s] || (s === 'plugin' && bp));
     // Untimed: connections, tokens and V8's code for each side's large-envelope path.
     for (const side of sides) {
       for (let left = spec.warmup; left > 0; left -= batch) assertNoFailures(`${side} warm-up`, await run(side, Math.min(batch, left)));
     }
-    const samples: Record<LargeSide, number[]> = { plugin: [], floor: [], peer: [] };
+    const samples: Record<LargeSide, number[]> = { plugin: [], floor: [], peer: [], goref: [], hop: [], plaintext: [] };
     for (let done = 0, b = 0; done < perSide; done += batch, b++) {
       const size = Math.min(batch, perSide - done);
       for (let k = 0; k < sides.length; k++) {
@@ -93,6 +107,9 @@ export async function largeTimeCase(ctx: BenchContext, mode: BenchMode, spec: La
           plugin: { plugin: perExecute(cpu.plugin.plugin), benchHost: perExecute(cpu.plugin.bench), registry: perExecute(cpu.plugin.registry) },
           floor: { benchHost: perExecute(cpu.floor.bench), registry: perExecute(cpu.floor.registry) },
           peer: { benchHost: perExecute(cpu.peer.bench), registry: perExecute(cpu.peer.registry) },
+          ...(hosted.goref
+            ? { goref: { plugin: perExecute(cpu.goref.plugin), benchHost: perExecute(cpu.goref.bench), registry: perExecute(cpu.goref.registry) } }
+            : {}),
         },
       },
     });
@@ -107,8 +124,62 @@ export async function largeTimeCase(ctx: BenchContext, mode: BenchMode, spec: La
       target: '-',
       met: null,
     });
+    if (hosted.plaintext) {
+      const ts = summarize(samples.plaintext);
+      ctx.record({
+        name: `large ${sizeMiB} MiB c=${c} p50 (Go host, AutoMTLS off)`,
+        mode,
+        value: round(ts.p50),
+        unit: 'ms',
+        baseline: round(fs.p50),
+        baselineLabel: 'floor',
+        ratio: round(ts.p50 / fs.p50),
+        target: '-',
+        met: null,
+        details: {
+          plaintext: ts,
+          floor: fs,
+          cpuMsPerAttestation: {
+            plugin: { plugin: perExecute(cpu.plaintext.plugin), benchHost: perExecute(cpu.plaintext.bench), registry: perExecute(cpu.plaintext.registry) },
+            floor: { benchHost: perExecute(cpu.floor.bench), registry: perExecute(cpu.floor.registry) },
+          },
+        },
+      });
+    }
+    if (hosted.goref) {
+      const gs = summarize(samples.goref);
+      ctx.record({
+        name: `large ${sizeMiB} MiB c=${c} p50${DRIVER_LABEL.goref}`,
+        mode,
+        value: round(gs.p50),
+        unit: 'ms',
+        baseline: round(fs.p50),
+        baselineLabel: 'floor',
+        ratio: round(gs.p50 / fs.p50),
+        target: '-',
+        met: null,
+        details: { goref: gs, floor: fs, pluginOverGoref: round(ps.p50 / gs.p50) },
+      });
+      // Any plugin behind this host pays at least the hop's CPU on top of the
+      // floor's push; where the cores are saturated (1 MiB at c=4) the p50
+      // ratio follows CPU, so this is the least ratio a plugin could reach.
+      const hopCpu = (cpu.hop.plugin + cpu.hop.bench) / perSide;
+      const floorCpu = (cpu.floor.bench + cpu.floor.registry) / perSide;
+      ctx.record({
+        name: `large ${sizeMiB} MiB c=${c} CPU: floor + host hop alone`,
+        mode,
+        value: round(hopCpu),
+        unit: 'ms',
+        baseline: round(floorCpu),
+        baselineLabel: 'floor CPU',
+        ratio: round((floorCpu + hopCpu) / floorCpu),
+        target: '-',
+        met: null,
+        details: { hopP50: round(summarize(samples.hop).p50), hopCpu: { plugin: perExecute(cpu.hop.plugin), host: perExecute(cpu.hop.bench) } },
+      });
+    }
   } finally {
-    await goHost?.stop();
+    for (const driver of Object.values(hosted)) await driver.stop();
     await bp?.stop();
     await floor.close();
   }

@@ -34,15 +34,15 @@ export async function latencyCase(ctx: BenchContext, mode: BenchMode): Promise<v
   const r = ctx.registries.get(mode);
   if (!r) throw new Error(`no ${mode} registry`);
   const { latencyExecutes: n, latencyBatch: batch, warmup, envelopeBytes } = ctx.params;
-  const started = await startSides(ctx, r);
-  const { bp, goHost, execute, floorPush } = started;
+  const started = await startSides(ctx, r, { goRef: true });
+  const { bp, goHost, goRef, execute, floorPush } = started;
   try {
     // Warm-up runs at concurrency 8 only to take less time; V8 optimises the same code either way.
     await started.warm(warmup, WARMUP_CONCURRENCY);
 
     const pushedBefore = pushedMs(bp.plugin.stderrLines).length;
-    const samples: Record<Side, number[]> = { plugin: [], floor: [], gohost: [] };
-    const sides: Side[] = goHost ? ['plugin', 'floor', 'gohost'] : ['plugin', 'floor'];
+    const samples: Record<Side, number[]> = { plugin: [], floor: [], gohost: [], goref: [] };
+    const sides: Side[] = ['plugin', 'floor', ...(goHost ? (['gohost'] as const) : []), ...(goRef ? (['goref'] as const) : [])];
     const pluginEnvs = makeEnvelopes(n, envelopeBytes);
     const floorEnvs = makeEnvelopes(n, envelopeBytes);
     for (let i = 0, b = 0; i < n; i += batch, b++) {
@@ -51,8 +51,8 @@ export async function latencyCase(ctx: BenchContext, mode: BenchMode): Promise<v
       const order = sides.map((_, k) => sides[(b + k) % sides.length]!);
       for (const side of order) {
         const d =
-          side === 'gohost'
-            ? await goHost!.execute(size, 1, envelopeBytes)
+          side === 'gohost' || side === 'goref'
+            ? await (side === 'gohost' ? goHost! : goRef!).execute(size, 1, envelopeBytes)
             : await drive((side === 'plugin' ? pluginEnvs : floorEnvs).slice(i, i + size), 1, side === 'plugin' ? execute : floorPush);
         assertNoFailures(`${side} latency`, d);
         samples[side].push(...d.latencies);

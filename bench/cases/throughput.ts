@@ -37,6 +37,9 @@ interface CpuTotals {
   registry: number;
 }
 
+/** The Go reference plugin is measured in the latency and large cases only. */
+type ThroughputSide = Exclude<Side, 'goref'>;
+
 export async function throughputCase(ctx: BenchContext, mode: BenchMode, concurrency: number, count: number): Promise<void> {
   const r = ctx.registries.get(mode);
   if (!r) throw new Error(`no ${mode} registry`);
@@ -47,22 +50,22 @@ export async function throughputCase(ctx: BenchContext, mode: BenchMode, concurr
     await started.warm(Math.max(ctx.params.warmup, concurrency), concurrency);
 
     const half = Math.ceil(count / 2);
-    const envs: Record<Exclude<Side, 'gohost'>, Buffer[]> = {
+    const envs: Record<Exclude<ThroughputSide, 'gohost'>, Buffer[]> = {
       plugin: makeEnvelopes(count, envelopeBytes),
       floor: makeEnvelopes(count, envelopeBytes),
     };
-    const runs: Record<Side, DriveResult[]> = { plugin: [], floor: [], gohost: [] };
+    const runs: Record<ThroughputSide, DriveResult[]> = { plugin: [], floor: [], gohost: [] };
     // CPU per attestation of each process: on 2 cores the runs are CPU-bound,
     // so this is what decides the throughput ratio. "bench" is the client:
     // this process for the floor and the TS client, the Go host for its side.
-    const cpu: Record<Side, CpuTotals> = {
+    const cpu: Record<ThroughputSide, CpuTotals> = {
       plugin: { plugin: 0, bench: 0, registry: 0 },
       floor: { plugin: 0, bench: 0, registry: 0 },
       gohost: { plugin: 0, bench: 0, registry: 0 },
     };
-    const pidsOf = (side: Side): { plugin: number | undefined; bench: number } =>
+    const pidsOf = (side: ThroughputSide): { plugin: number | undefined; bench: number } =>
       side === 'gohost' ? { plugin: goHost!.pids.plugin, bench: goHost!.pids.host } : { plugin: bp.plugin.pid, bench: process.pid };
-    const measured = async (side: Side, part: 0 | 1): Promise<void> => {
+    const measured = async (side: ThroughputSide, part: 0 | 1): Promise<void> => {
       const { plugin, bench } = pidsOf(side);
       const pids = { plugin: side === 'floor' ? undefined : plugin, bench, registry: r.reg.pid };
       const size = part === 0 ? half : count - half;
@@ -74,13 +77,13 @@ export async function throughputCase(ctx: BenchContext, mode: BenchMode, concurr
       runs[side].push(d);
     };
     // Halves ordered so drift hits every side alike: F P G G P F.
-    const sides: Side[] = goHost ? ['floor', 'plugin', 'gohost'] : ['floor', 'plugin'];
+    const sides: ThroughputSide[] = goHost ? ['floor', 'plugin', 'gohost'] : ['floor', 'plugin'];
     for (const side of sides) await measured(side, 0);
     for (const side of [...sides].reverse()) await measured(side, 1);
     assertNoFailures('floor throughput', ...runs.floor);
 
     const f = combine(runs.floor);
-    const judged: Side = goHost ? 'gohost' : 'plugin';
+    const judged: ThroughputSide = goHost ? 'gohost' : 'plugin';
     for (const side of sides.filter((x) => x !== 'floor')) {
       const p = combine(runs[side]);
       const ratio = p.rate / f.rate;

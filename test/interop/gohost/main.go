@@ -37,7 +37,9 @@ func main() {
 	expectRegisterError := flag.String("expect-register-error", "", "registry mode: Register must fail with a message containing each comma-separated part")
 	startupRuns := flag.Int("startup", 0, "start-up mode for the benchmarks: launch the plugin N times, print the start→Dispense times")
 	driveRepository := flag.String("drive", "", "load-driver mode for the benchmarks: register REPOSITORY, then run the commands read from stdin (see driver.go)")
+	noAutoMTLS := flag.Bool("no-automtls", false, "drive mode: plaintext gRPC (AutoMTLS off), to measure what TLS costs; Chainloop keeps it on")
 	flag.Parse()
+	autoMTLS = !*noAutoMTLS
 
 	if *pluginPath == "" || (*registry != "" && *envelope == "") {
 		fmt.Fprintln(os.Stderr, "usage: gohost -plugin PATH [-registry HOST:PORT -envelope FILE] [-v]")

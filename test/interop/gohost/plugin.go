@@ -41,6 +41,9 @@ func (fanOutGRPCPlugin) GRPCClient(_ context.Context, _ *plugin.GRPCBroker, conn
 	return api.NewFanoutServiceClient(conn), nil
 }
 
+// autoMTLS is the control plane's setting; only the benchmarks' -no-automtls clears it.
+var autoMTLS = true
+
 // newClient builds the go-plugin client with the control plane's settings.
 // stderr receives a raw copy of every plugin stderr line (go-plugin writes it
 // before it tries to parse the line).
@@ -50,7 +53,7 @@ func newClient(path string, logger hclog.Logger, stderr io.Writer) *plugin.Clien
 		Plugins:          map[string]plugin.Plugin{pluginName: &fanOutGRPCPlugin{}},
 		Cmd:              exec.Command(path),
 		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
-		AutoMTLS:         true,
+		AutoMTLS:         autoMTLS,
 		Logger:           logger,
 		Stderr:           stderr,
 	})
