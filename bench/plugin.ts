@@ -16,6 +16,7 @@ import {
 } from '../src/gen/api/fanout';
 import { launchPlugin, type LaunchedPlugin, type LaunchOptions } from '../src/host/client';
 import type { BenchRegistry } from './registry';
+import { round } from './stats';
 
 /** make runs from the repository root; run-ts bundles into .tmp/run-ts/. */
 export function pluginExecutable(): string {
@@ -132,6 +133,18 @@ export function resetPeakRss(pid: number): boolean {
   }
   const m = procMemory(pid);
   return m.hwm <= m.rss * 1.05;
+}
+
+/** CPU ms of each process over a run: the plugin, the client driving it (`bench`) and the registry. */
+export interface CpuTotals {
+  plugin: number;
+  bench: number;
+  registry: number;
+}
+
+/** Totals over `n` attestations, per attestation, as the reports print them. */
+export function cpuPerAttestation(c: CpuTotals, n: number): { plugin: number; benchHost: number; registry: number } {
+  return { plugin: round(c.plugin / n), benchHost: round(c.bench / n), registry: round(c.registry / n) };
 }
 
 /**

@@ -10,10 +10,10 @@ import { assertNoFailures, drive, type DriveResult } from '../drive';
 import { makeDistinct, makeEnvelopes } from '../envelopes';
 import { Floor } from '../floor';
 import { DRIVER_LABEL, GoHostDriver } from '../gohost-driver';
-import { addCpuOf, startBenchPlugin, type BenchPlugin } from '../plugin';
+import { addCpuOf, cpuPerAttestation, startBenchPlugin, type BenchPlugin, type CpuTotals } from '../plugin';
 import type { BenchMode } from '../registry';
 import { SigstorePeer } from '../sigstore-peer';
-import { round, summarize } from '../stats';
+import { round, summarize, type Summary } from '../stats';
 import type { BenchContext, LargeTimeSpec } from '../types';
 
 const MiB = 1024 * 1024;
@@ -58,7 +58,7 @@ export async function largeTimeCase(ctx: BenchContext, mode: BenchMode, spec: La
     };
     // CPU per Execute of each process, as in the throughput case: at 1 MiB c=4
     // the 2 cores are saturated, and this is what sets the ratio.
-    const zero = (): { plugin: number; bench: number; registry: number } => ({ plugin: 0, bench: 0, registry: 0 });
+    const zero = (): CpuTotals => ({ plugin: 0, bench: 0, registry: 0 });
     const cpu = { plugin: zero(), floor: zero(), peer: zero(), goref: zero(), hop: zero(), plaintext: zero() };
     const counted = (side: LargeSide, count: number): Promise<DriveResult> => {
       const driver = hosted[side];
@@ -85,9 +85,25 @@ export async function largeTimeCase(ctx: BenchContext, mode: BenchMode, spec: La
       }
     }
     const perExecute = (total: number): number => round(total / perSide);
+    const cpuPerExecute = (t: CpuTotals) => cpuPerAttestation(t, perSide);
     const [ps, fs, peerS] = [summarize(samples.plugin), summarize(samples.floor), summarize(samples.peer)];
+    /** A row for information: a side's p50 against the floor's. */
+    const infoRow = (suffix: string, s: Summary, details?: Record<string, unknown>): void =>
+      ctx.record({
+        name: `large ${sizeMiB} MiB c=${c} p50${suffix}`,
+        mode,
+        value: round(s.p50),
+        unit: 'ms',
+        baseline: round(fs.p50),
+        baselineLabel: 'floor',
+        ratio: round(s.p50 / fs.p50),
+        target: '-',
+        met: null,
+        ...(details ? { details } : {}),
+      });
     const ratio = ps.p50 / fs.p50;
     const label = DRIVER_LABEL[goHost ? 'gohost' : 'plugin'];
+    const floorCpu = { benchHost: perExecute(cpu.floor.bench), registry: perExecute(cpu.floor.registry) };
     ctx.record({
       name: `large ${sizeMiB} MiB c=${c} p50${label}`,
       mode,
@@ -104,75 +120,34 @@ export async function largeTimeCase(ctx: BenchContext, mode: BenchMode, spec: La
         peer: peerS,
         pluginOverPeer: round(ps.p50 / peerS.p50),
         cpuMsPerAttestation: {
-          plugin: { plugin: perExecute(cpu.plugin.plugin), benchHost: perExecute(cpu.plugin.bench), registry: perExecute(cpu.plugin.registry) },
-          floor: { benchHost: perExecute(cpu.floor.bench), registry: perExecute(cpu.floor.registry) },
+          plugin: cpuPerExecute(cpu.plugin),
+          floor: floorCpu,
           peer: { benchHost: perExecute(cpu.peer.bench), registry: perExecute(cpu.peer.registry) },
-          ...(hosted.goref
-            ? { goref: { plugin: perExecute(cpu.goref.plugin), benchHost: perExecute(cpu.goref.bench), registry: perExecute(cpu.goref.registry) } }
-            : {}),
+          ...(hosted.goref ? { goref: cpuPerExecute(cpu.goref) } : {}),
         },
       },
     });
-    ctx.record({
-      name: `large ${sizeMiB} MiB c=${c} p50 @sigstore/oci`,
-      mode,
-      value: round(peerS.p50),
-      unit: 'ms',
-      baseline: round(fs.p50),
-      baselineLabel: 'floor',
-      ratio: round(peerS.p50 / fs.p50),
-      target: '-',
-      met: null,
-    });
+    infoRow(' @sigstore/oci', peerS);
     if (hosted.plaintext) {
       const ts = summarize(samples.plaintext);
-      ctx.record({
-        name: `large ${sizeMiB} MiB c=${c} p50 (Go host, AutoMTLS off)`,
-        mode,
-        value: round(ts.p50),
-        unit: 'ms',
-        baseline: round(fs.p50),
-        baselineLabel: 'floor',
-        ratio: round(ts.p50 / fs.p50),
-        target: '-',
-        met: null,
-        details: {
-          plaintext: ts,
-          floor: fs,
-          cpuMsPerAttestation: {
-            plugin: { plugin: perExecute(cpu.plaintext.plugin), benchHost: perExecute(cpu.plaintext.bench), registry: perExecute(cpu.plaintext.registry) },
-            floor: { benchHost: perExecute(cpu.floor.bench), registry: perExecute(cpu.floor.registry) },
-          },
-        },
-      });
+      infoRow(' (Go host, AutoMTLS off)', ts, { plaintext: ts, floor: fs, cpuMsPerAttestation: { plugin: cpuPerExecute(cpu.plaintext), floor: floorCpu } });
     }
     if (hosted.goref) {
       const gs = summarize(samples.goref);
-      ctx.record({
-        name: `large ${sizeMiB} MiB c=${c} p50${DRIVER_LABEL.goref}`,
-        mode,
-        value: round(gs.p50),
-        unit: 'ms',
-        baseline: round(fs.p50),
-        baselineLabel: 'floor',
-        ratio: round(gs.p50 / fs.p50),
-        target: '-',
-        met: null,
-        details: { goref: gs, floor: fs, pluginOverGoref: round(ps.p50 / gs.p50) },
-      });
+      infoRow(DRIVER_LABEL.goref, gs, { goref: gs, floor: fs, pluginOverGoref: round(ps.p50 / gs.p50) });
       // Any plugin behind this host pays at least the hop's CPU on top of the
       // floor's push; where the cores are saturated (1 MiB at c=4) the p50
       // ratio follows CPU, so this is the least ratio a plugin could reach.
       const hopCpu = (cpu.hop.plugin + cpu.hop.bench) / perSide;
-      const floorCpu = (cpu.floor.bench + cpu.floor.registry) / perSide;
+      const floorTotal = (cpu.floor.bench + cpu.floor.registry) / perSide;
       ctx.record({
         name: `large ${sizeMiB} MiB c=${c} CPU: floor + host hop alone`,
         mode,
         value: round(hopCpu),
         unit: 'ms',
-        baseline: round(floorCpu),
+        baseline: round(floorTotal),
         baselineLabel: 'floor CPU',
-        ratio: round((floorCpu + hopCpu) / floorCpu),
+        ratio: round((floorTotal + hopCpu) / floorTotal),
         target: '-',
         met: null,
         details: { hopP50: round(summarize(samples.hop).p50), hopCpu: { plugin: perExecute(cpu.hop.plugin), host: perExecute(cpu.hop.bench) } },

@@ -7,7 +7,7 @@
 import { assertNoFailures, drive, type DriveResult } from '../drive';
 import { makeEnvelopes } from '../envelopes';
 import { DRIVER_LABEL, type Side } from '../gohost-driver';
-import { addCpuOf } from '../plugin';
+import { addCpuOf, cpuPerAttestation, type CpuTotals } from '../plugin';
 import type { BenchMode } from '../registry';
 import { round, summarize } from '../stats';
 import { startSides } from '../sides';
@@ -27,15 +27,6 @@ function combine(runs: DriveResult[]): { rate: number; p99: number; p50: number;
   };
 }
 
-function perAttestation(c: CpuTotals, n: number): Record<string, number> {
-  return { plugin: round(c.plugin / n), benchHost: round(c.bench / n), registry: round(c.registry / n) };
-}
-
-interface CpuTotals {
-  plugin: number;
-  bench: number;
-  registry: number;
-}
 
 /** The Go reference plugin is measured in the latency and large cases only. */
 type ThroughputSide = Exclude<Side, 'goref'>;
@@ -102,8 +93,8 @@ export async function throughputCase(ctx: BenchContext, mode: BenchMode, concurr
           plugin: p,
           floor: f,
           cpuMsPerAttestation: {
-            plugin: perAttestation(cpu[side], p.n),
-            floor: perAttestation(cpu.floor, f.n),
+            plugin: cpuPerAttestation(cpu[side], p.n),
+            floor: cpuPerAttestation(cpu.floor, f.n),
           },
           pluginFailures: runs[side].flatMap((d) => d.failures).slice(0, 5),
         },
