@@ -28,31 +28,33 @@ export const DRIVER_LABEL: Record<Side, string> = {
   goref: ', Go reference plugin (Go host)',
 };
 
-/** make runs from the repository root; run-ts bundles into .tmp/run-ts/ (as in plugin.ts). */
-const GOHOST_DIR = [resolve(process.cwd(), 'test/interop/gohost'), resolve(__dirname, '../../test/interop/gohost')].find((d) =>
-  existsSync(resolve(d, 'build.sh')),
-) ?? resolve(process.cwd(), 'test/interop/gohost');
+/** A folder of this repository, found from make's working directory or from run-ts's bundle in .tmp/run-ts/ (as in plugin.ts). */
+function repoDir(relative: string): string {
+  const candidates = [resolve(process.cwd(), relative), resolve(__dirname, '../..', relative)];
+  return candidates.find((d) => existsSync(resolve(d, 'build.sh'))) ?? candidates[0]!;
+}
 
-/** Builds the Go host (cached by Go); undefined when the toolchain is missing, with the reason. */
-export function buildGoHost(): { path: string } | { missing: string } {
-  const build = resolve(GOHOST_DIR, 'build.sh');
+/** Runs `<dir>/build.sh` (Go caches the build) and returns `<dir>/<output>`, or why it could not be built. */
+function buildWithScript(relative: string, output: string): { path: string } | { missing: string } {
+  const dir = repoDir(relative);
+  const build = resolve(dir, 'build.sh');
   if (!existsSync(build)) return { missing: `${build} not found` };
   const r = spawnSync('bash', [build], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 300_000 });
   if (r.status !== 0) return { missing: (r.stderr || r.stdout || `build.sh exited ${r.status}`).trim().split('\n').pop()! };
-  return { path: resolve(GOHOST_DIR, 'gohost') };
+  return { path: resolve(dir, output) };
+}
+
+/** Builds the Go host; undefined when the toolchain is missing, with the reason. */
+export function buildGoHost(): { path: string } | { missing: string } {
+  return buildWithScript('test/interop/gohost', 'gohost');
 }
 
 /**
  * Builds the Go reference plugin (bench/goref: the floor's requests from a
- * go-plugin plugin written in Go), after the host; undefined with the reason
- * when it cannot be built.
+ * go-plugin plugin written in Go) with the Go stubs the host's build made.
  */
 export function buildGoReference(): { path: string } | { missing: string } {
-  const dir = [resolve(process.cwd(), 'bench/goref'), resolve(__dirname, '../../bench/goref')].find((d) => existsSync(resolve(d, 'build.sh')));
-  if (!dir) return { missing: 'bench/goref/build.sh not found' };
-  const r = spawnSync('bash', [resolve(dir, 'build.sh')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 300_000 });
-  if (r.status !== 0) return { missing: (r.stderr || r.stdout || `build.sh exited ${r.status}`).trim().split('\n').pop()! };
-  return { path: resolve(dir, 'goref') };
+  return buildWithScript('bench/goref', 'goref');
 }
 
 export interface GoHostOptions {

@@ -5,7 +5,7 @@
  */
 import { assertNoFailures, drive } from '../drive';
 import { makeEnvelopes } from '../envelopes';
-import { DRIVER_LABEL, type Side } from '../gohost-driver';
+import { DRIVER_LABEL, type GoHostDriver, type Side } from '../gohost-driver';
 import type { BenchMode } from '../registry';
 import { median, msSince, round, summarize } from '../stats';
 import { startSides } from '../sides';
@@ -42,7 +42,9 @@ export async function latencyCase(ctx: BenchContext, mode: BenchMode): Promise<v
 
     const pushedBefore = pushedMs(bp.plugin.stderrLines).length;
     const samples: Record<Side, number[]> = { plugin: [], floor: [], gohost: [], goref: [] };
-    const sides: Side[] = ['plugin', 'floor', ...(goHost ? (['gohost'] as const) : []), ...(goRef ? (['goref'] as const) : [])];
+    // The sides a Go host drives.
+    const hosted: Partial<Record<Side, GoHostDriver>> = { ...(goHost ? { gohost: goHost } : {}), ...(goRef ? { goref: goRef } : {}) };
+    const sides: Side[] = ['plugin', 'floor', 'gohost', 'goref'].filter((s): s is Side => s === 'plugin' || s === 'floor' || s in hosted);
     const pluginEnvs = makeEnvelopes(n, envelopeBytes);
     const floorEnvs = makeEnvelopes(n, envelopeBytes);
     for (let i = 0, b = 0; i < n; i += batch, b++) {
@@ -50,10 +52,10 @@ export async function latencyCase(ctx: BenchContext, mode: BenchMode): Promise<v
       // Each batch starts with a different side, so drift hits all of them alike.
       const order = sides.map((_, k) => sides[(b + k) % sides.length]!);
       for (const side of order) {
-        const d =
-          side === 'gohost' || side === 'goref'
-            ? await (side === 'gohost' ? goHost! : goRef!).execute(size, 1, envelopeBytes)
-            : await drive((side === 'plugin' ? pluginEnvs : floorEnvs).slice(i, i + size), 1, side === 'plugin' ? execute : floorPush);
+        const driver = hosted[side];
+        const d = driver
+          ? await driver.execute(size, 1, envelopeBytes)
+          : await drive((side === 'plugin' ? pluginEnvs : floorEnvs).slice(i, i + size), 1, side === 'plugin' ? execute : floorPush);
         assertNoFailures(`${side} latency`, d);
         samples[side].push(...d.latencies);
       }

@@ -27,7 +27,6 @@ function combine(runs: DriveResult[]): { rate: number; p99: number; p50: number;
   };
 }
 
-
 /** The Go reference plugin is measured in the latency and large cases only. */
 type ThroughputSide = Exclude<Side, 'goref'>;
 

@@ -119,8 +119,7 @@ export class FakeRegistry {
       return false;
     }
     const need = `repository:${repo}:${push ? 'push' : 'pull'}`;
-    const token = rec.authorization?.startsWith('Bearer ') ? rec.authorization.slice(7) : undefined;
-    const granted = token ? this.tokens.get(token) : undefined;
+    const granted = this.grantOf(rec);
     if (granted?.has(need)) return true;
     const realm = this.opts.realm ?? `http://${this.host}/token`;
     let challenge = `Bearer realm="${realm}",service="fake",scope="repository:${repo}:pull,push"`;
@@ -130,10 +129,15 @@ export class FakeRegistry {
     return false;
   }
 
+  /** The scopes the request's bearer token was granted, if it carries one this registry issued. */
+  private grantOf(rec: RecordedRequest): Set<string> | undefined {
+    const token = rec.authorization?.startsWith('Bearer ') ? rec.authorization.slice(7) : undefined;
+    return token ? this.tokens.get(token) : undefined;
+  }
+
   private mayPull(rec: RecordedRequest, repo: string): boolean {
     if ((this.opts.auth ?? 'none') !== 'bearer') return true;
-    const token = rec.authorization?.startsWith('Bearer ') ? rec.authorization.slice(7) : undefined;
-    return Boolean(token && this.tokens.get(token)?.has(`repository:${repo}:pull`));
+    return this.grantOf(rec)?.has(`repository:${repo}:pull`) ?? false;
   }
 
   basic(): string {
